@@ -1,0 +1,3 @@
+from biobreath.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Typed events that every beat source emits.
+
+Times are seconds on the session clock (``t``, s); raw RR intervals stay in 1/1024 s ticks as
+the strap sent them. ``device`` names which strap an event came from (several straps, one per
+person, can feed one session).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+TICKS_PER_S = 1024
+
+
+def ticks_to_ms(ticks: int | float) -> float:
+    """Convert 1/1024 s ticks to milliseconds."""
+    return ticks * 1000.0 / TICKS_PER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One heartbeat: the RR interval that ended at ``t``.
+
+    ``rr_ticks`` is the strap's raw interval (1/1024 s); ``t`` the reconstructed time of the beat
+    that closed it (s, session clock); ``arrival`` when its notification arrived (s).
+    """
+
+    t: float
+    rr_ticks: int
+    arrival: float
+    device: str = ""
+
+    @property
+    def rr_ms(self) -> float:
+        return ticks_to_ms(self.rr_ticks)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartRate:
+    """The heart rate the strap itself reported (bpm, integer as sent)."""
+
+    t: float
+    bpm: int
+    device: str = ""
+
+
+class SignalQuality(enum.Enum):
+    GOOD = "good"
+    NOISY = "noisy"  # contact reported, but RRs are being rejected as artifacts
+    NO_CONTACT = "no_contact"
+    UNKNOWN = "unknown"  # the strap does not report skin contact
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Skin contact as the strap reports it: True, False, or None when it cannot tell."""
+
+    t: float
+    contact: bool | None
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    t: float
+    percent: int
+    device: str = ""
+
+
+class LinkState(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"
+    RECONNECTED = "reconnected"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A change of the connection to a strap; ``detail`` is a short human-readable reason."""
+
+    t: float
+    state: LinkState
+    detail: str = ""
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """The raw bytes of one Heart Rate Measurement notification, kept for the recording."""
+
+    t: float
+    payload: bytes
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What a source knows about the strap behind it."""
+
+    name: str
+    address: str = ""
+    model: str = ""
+    manufacturer: str = ""
+    firmware: str = ""
+    profile: str = "generic"
+
+
+Event = Beat | HeartRate | Contact | Battery | Link | Notification
