@@ -1,0 +1,125 @@
+"""Resonance metrics for biofeedback: coherence ratio and score, peak-to-trough heart rate.
+
+Coherence ratio (McCraty et al. 2009, as HeartMath describes it): take the spectrum of the most
+recent 64 s of heartbeats, find the highest peak between 0.04 and 0.26 Hz, integrate the power in
+a 0.030 Hz window centred on it, and divide by the rest of the power:
+``ratio = peak / (total - peak)``. Total power here is the whole HRV band 0.0033-0.4 Hz.
+
+Spectrum used (all parameters in :class:`CoherenceParams`): the RR tachogram (ms, at each beat's
+time) resampled at 4 Hz by cubic spline, linear trend removed, periodic Hann window, periodogram zero-padded
+to 1024 points (0.0039 Hz bins), one-sided PSD in ms²/Hz.
+
+The score is our own, transparent: ``score = 100 x peak / total = 100 x ratio / (1 + ratio)``,
+the share (percent) of heart-rate variability power concentrated in the breathing peak. HeartMath's
+level-1 thresholds (ratio 0.5 and 1.8) fall at scores 33 and 64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+from scipy.signal import detrend as _detrend
+from scipy.signal import get_window
+
+LOW_MEDIUM_SCORE = 100 * 0.5 / 1.5
+MEDIUM_HIGH_SCORE = 100 * 1.8 / 2.8
+
+
+@dataclass(frozen=True, slots=True)
+class CoherenceParams:
+    window_s: float = 64.0
+    step_s: float = 5.0
+    resample_hz: float = 4.0
+    nfft: int = 1024
+    peak_band_hz: tuple[float, float] = (0.04, 0.26)
+    peak_width_hz: float = 0.030
+    total_band_hz: tuple[float, float] = (0.0033, 0.4)
+    min_coverage: float = 0.75  # fraction of the window that beats must span
+
+
+@dataclass(frozen=True, slots=True)
+class CoherenceResult:
+    """Coherence of one window ending at ``t`` (s). NaN fields when there were too few beats."""
+
+    t: float
+    ratio: float
+    score: float
+    peak_hz: float
+    peak_power_ms2: float
+    total_power_ms2: float
+
+
+def score_from_ratio(ratio: float | np.ndarray) -> float | np.ndarray:
+    """Coherence score 0-100 from the coherence ratio: 100 x ratio / (1 + ratio)."""
+    return 100.0 * ratio / (1.0 + ratio)
+
+
+def score_level(score: float) -> str:
+    """'low', 'medium' or 'high' (HeartMath level-1 thresholds mapped to our score)."""
+    if not math.isfinite(score):
+        return "-"
+    return "low" if score < LOW_MEDIUM_SCORE else "medium" if score < MEDIUM_HIGH_SCORE else "high"
+
+
+def tachogram_psd(beat_t: np.ndarray, rr_ms: np.ndarray, t_start: float, t_end: float,
+                  params: CoherenceParams = CoherenceParams()) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided PSD (ms²/Hz) of the RR tachogram between ``t_start`` and ``t_end`` (s)."""
+    grid = np.arange(t_start, t_end, 1.0 / params.resample_hz)
+    rr = CubicSpline(beat_t, rr_ms, extrapolate=True)(grid)
+    x = _detrend(rr, type="linear")
+    w = get_window("hann", x.size)  # periodic Hann, as for any DFT-based PSD
+    spec = np.fft.rfft(x * w, n=params.nfft)
+    psd = (np.abs(spec) ** 2) / (params.resample_hz * np.sum(w**2))
+    psd[1:-1] *= 2.0
+    freq = np.fft.rfftfreq(params.nfft, 1.0 / params.resample_hz)
+    return freq, psd
+
+
+def coherence(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
+              params: CoherenceParams = CoherenceParams()) -> CoherenceResult:
+    """Coherence of the ``params.window_s`` seconds of beats ending at ``t_end`` (s).
+
+    ``beat_t`` are beat times (s) and ``rr_ms`` the artifact-free RR intervals ending there.
+    """
+    beat_t = np.asarray(beat_t, dtype=float)
+    rr_ms = np.asarray(rr_ms, dtype=float)
+    t_start = t_end - params.window_s
+    m = (beat_t >= t_start) & (beat_t <= t_end)
+    nan = CoherenceResult(t_end, math.nan, math.nan, math.nan, math.nan, math.nan)
+    if m.sum() < 8 or beat_t[m][-1] - beat_t[m][0] < params.min_coverage * params.window_s:
+        return nan
+    freq, psd = tachogram_psd(beat_t[m], rr_ms[m], t_start, t_end, params)
+    df = freq[1] - freq[0]
+    total_m = (freq >= params.total_band_hz[0]) & (freq <= params.total_band_hz[1])
+    total = float(psd[total_m].sum() * df)
+    band = np.flatnonzero((freq >= params.peak_band_hz[0]) & (freq <= params.peak_band_hz[1]))
+    k = band[np.argmax(psd[band])]
+    half = params.peak_width_hz / 2
+    peak_m = total_m & (np.abs(freq - freq[k]) <= half + 1e-12)
+    peak = float(psd[peak_m].sum() * df)
+    if total <= 0 or total - peak <= 0:
+        return nan
+    ratio = peak / (total - peak)
+    return CoherenceResult(t_end, ratio, float(score_from_ratio(ratio)), float(freq[k]), peak, total)
+
+
+def coherence_series(beat_t: np.ndarray, rr_ms: np.ndarray,
+                     params: CoherenceParams = CoherenceParams()) -> list[CoherenceResult]:
+    """Coherence every ``step_s`` over a whole recording, as the live trainer computes it."""
+    beat_t = np.asarray(beat_t, dtype=float)
+    if beat_t.size == 0:
+        return []
+    ends = np.arange(beat_t[0] + params.window_s, beat_t[-1] + 1e-9, params.step_s)
+    return [coherence(beat_t, rr_ms, float(t), params) for t in ends]
+
+
+def peak_to_trough(beat_t: np.ndarray, hr_bpm: np.ndarray, t0: float, t1: float) -> float:
+    """Heart-rate swing (bpm) within one breath ``[t0, t1)`` (s): max minus min beat HR."""
+    m = (beat_t >= t0) & (beat_t < t1)
+    if m.sum() < 2:
+        return math.nan
+    seg = hr_bpm[m]
+    return float(seg.max() - seg.min())
