@@ -37,7 +37,7 @@ class CoherenceParams:
     peak_band_hz: tuple[float, float] = (0.04, 0.26)
     peak_width_hz: float = 0.030
     total_band_hz: tuple[float, float] = (0.0033, 0.4)
-    min_coverage: float = 0.75  # fraction of the window that beats must span
+    min_coverage: float = 0.75  # fraction of the window the beats must span (no extrapolation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,9 @@ def coherence(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
     nan = CoherenceResult(t_end, math.nan, math.nan, math.nan, math.nan, math.nan)
     if m.sum() < 8 or beat_t[m][-1] - beat_t[m][0] < params.min_coverage * params.window_s:
         return nan
-    freq, psd = tachogram_psd(beat_t[m], rr_ms[m], t_start, t_end, params)
+    # Never extrapolate the tachogram: analyse only the span the beats cover.
+    freq, psd = tachogram_psd(beat_t[m], rr_ms[m], max(t_start, beat_t[m][0]),
+                              min(t_end, beat_t[m][-1]), params)
     df = freq[1] - freq[0]
     total_m = (freq >= params.total_band_hz[0]) & (freq <= params.total_band_hz[1])
     total = float(psd[total_m].sum() * df)

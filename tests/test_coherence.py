@@ -23,7 +23,8 @@ def _beats(rr_fn, seconds=120.0, start=0.0):
 def _reference_ratio(beat_t, rr, t_end, p=CoherenceParams()):
     """Straightforward re-computation with scipy's periodogram and explicit loops."""
     m = (beat_t >= t_end - p.window_s) & (beat_t <= t_end)
-    grid = np.arange(t_end - p.window_s, t_end, 1 / p.resample_hz)
+    grid = np.arange(max(t_end - p.window_s, beat_t[m][0]), min(t_end, beat_t[m][-1]),
+                     1 / p.resample_hz)
     x = CubicSpline(beat_t[m], rr[m])(grid)
     f, pxx = periodogram(x, fs=p.resample_hz, window="hann", nfft=p.nfft, detrend="linear")
     df = f[1] - f[0]

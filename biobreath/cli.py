@@ -1,0 +1,206 @@
+"""The ``biobreath`` command: train, replay, analyze.
+
+Every user-facing failure is one line on stderr and a non-zero exit (1 for a problem with the
+input or the machine, 2 for a malformed command line); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from biobreath import __version__
+from biobreath.errors import BiobreathError
+
+EXIT_ERROR = 1
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'max', got {text!r}") from None
+    if not 0 < v <= 1e6:
+        raise argparse.ArgumentTypeError("speed must be above 0")
+    return v
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < v < math.inf:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return v
+
+
+def _add_view_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--speed", type=_speed, default=1.0, metavar="X|max",
+                   help="run on a virtual clock X times faster than real time; 'max' as fast as "
+                        "possible (simulated and replayed sessions only; default 1)")
+    p.add_argument("--headless", action="store_true",
+                   help="no window: print one line per breath (time, heart rate, coherence)")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="save the window to PNG when the session ends, then quit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="biobreath", description="HRV biofeedback breathing trainer and analyser.")
+    parser.add_argument("--version", action="version", version=f"biobreath {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser("train", help="paced-breathing session with live feedback",
+                       description="Run a paced-breathing session with live heart-rate feedback; "
+                                   "the session is recorded as it happens.")
+    t.add_argument("--source", choices=["sim"], default="sim",
+                   help="beat source: sim = simulated strap (default)")
+    t.add_argument("--protocol", default="coherence", metavar="NAME|PATH",
+                   help="breathing protocol: a name from protocols/ or a .toml file "
+                        "(default: coherence)")
+    t.add_argument("--duration", type=_positive, metavar="S",
+                   help="session length in seconds (default: the protocol's length)")
+    t.add_argument("--out", type=Path, metavar="PATH",
+                   help="recording file to create (default: a new file in the per-user data "
+                        "folder); an existing file is never overwritten")
+    t.add_argument("--sim-resonance", type=float, default=5.5, metavar="BPM",
+                   help="simulated person's resonance rate, breaths/min (default 5.5)")
+    t.add_argument("--sim-seed", type=int, default=0, metavar="N",
+                   help="random seed of the simulated person (default 0)")
+    _add_view_args(t)
+
+    r = sub.add_parser("replay", help="play a recorded session through the live display",
+                       description="Play a recorded session back through the same live core "
+                                   "and window.")
+    r.add_argument("file", type=Path, metavar="FILE", help="a biobreath session file")
+    _add_view_args(r)
+
+    a = sub.add_parser("analyze", help="HRV analysis of session or RR files",
+                       description="Analyse session files or RR text files (one RR per line in ms "
+                                   "or s, optional header; or CSV with an 'rr' column).")
+    a.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    a.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+        return _run_session(args)
+    except BiobreathError as e:
+        print(f"biobreath: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("biobreath: interrupted", file=sys.stderr)
+        return 130
+
+
+def _analyze(args) -> int:
+    from biobreath.analysis import analyze_file, format_report
+
+    status = 0
+    for f in args.files:
+        try:
+            result = analyze_file(f)
+        except BiobreathError as e:
+            print(f"biobreath: {e}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        if args.json:
+            print(json.dumps(result.as_json(), allow_nan=False, default=str))
+        else:
+            print(format_report(result))
+    return status
+
+
+def _has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _run_session(args) -> int:
+    from biobreath.clock import ScaledClock
+    from biobreath.pacer import Pacer
+    from biobreath.protocols import load_protocol
+    from biobreath.recording import Recorder, default_session_path, read_session
+    from biobreath.session import Session
+
+    if not args.headless and not _has_display():
+        if args.screenshot is None:
+            raise BiobreathError("no display found for the window; use --headless to train in "
+                                 "the terminal (or --screenshot PNG to render offscreen)")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    if args.command == "replay":
+        from biobreath.protocols import parse_protocol
+        from biobreath.sources.replay import ReplaySource
+
+        data = read_session(args.file)
+        protocol = _recorded_protocol(data, parse_protocol)
+        duration = max(float(data.meta.get("duration_s") or 0), float(data.arrival_s.max(initial=0)))
+
+        def make_session(protocol):
+            return Session(ReplaySource(data), ScaledClock(args.speed), Pacer(protocol), None,
+                           duration_s=duration)
+    else:
+        from biobreath.physiology import SimParams
+        from biobreath.sources.sim import SimulatedStrap
+
+        protocol = load_protocol(args.protocol)
+        out = args.out
+
+        def make_session(protocol):
+            pacer = Pacer(protocol)
+            source = SimulatedStrap(SimParams(seed=args.sim_seed, resonance_bpm=args.sim_resonance),
+                                    pacer)
+            recorder = Recorder(out or default_session_path())
+            return Session(source, ScaledClock(args.speed), pacer, recorder,
+                           duration_s=args.duration)
+
+        if out is not None and out.exists():
+            raise BiobreathError(f"{out} already exists; choose another --out (recordings are "
+                                 "never overwritten)")
+        if not 3 <= args.sim_resonance <= 12:
+            raise BiobreathError("--sim-resonance must be 3-12 breaths/min")
+
+    if args.headless:
+        from biobreath.headless import HeadlessPrinter
+
+        session = make_session(protocol)
+        session.listeners.append(HeadlessPrinter())
+        asyncio.run(session.run())
+        return 0
+    from biobreath.window import run_window
+
+    return run_window(make_session, protocol, screenshot=args.screenshot)
+
+
+def _recorded_protocol(data, parse_protocol):
+    """The protocol a session was recorded with, rebuilt from its metadata."""
+    meta = data.meta.get("protocol") or {}
+    steps = []
+    for s in meta.get("steps") or []:
+        step = {"label": s.get("label", ""), "seconds": max(3.0, float(s["duration_s"]))}
+        if s.get("inhale_s") is None:
+            step["paced"] = False
+        else:
+            step.update(inhale_s=s["inhale_s"], exhale_s=s["exhale_s"], hold_in_s=s["hold_in_s"],
+                        hold_out_s=s["hold_out_s"])
+        steps.append(step)
+    if not steps:
+        steps = [{"seconds": 3600, "paced": False}]
+    return parse_protocol({"name": meta.get("name") or "recorded", "step": steps},
+                          str(data.path))

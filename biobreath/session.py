@@ -1,0 +1,309 @@
+"""A training session: one clock, one source, the live core, the pacer and the recorder.
+
+The session owns time. It pulls events from the source, feeds every beat to the live core of its
+strap, writes everything to the recorder as it happens, and tells listeners (the window, the
+headless printer) what changed. Pacer breaths are reported on the session clock even when no beat
+arrives (a dropped strap), and the session ends at its duration or when the source ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from biobreath.clock import Clock
+from biobreath.coherence import CoherenceResult
+from biobreath.events import Battery, Beat, Contact, Event, Link, LinkState, Notification, SignalQuality
+from biobreath.live import BeatVerdict, LiveCore, LiveParams, LiveState
+from biobreath.pacer import Pacer
+from biobreath.recording import Recorder
+from biobreath.sources.base import BeatSource
+
+
+@dataclass(frozen=True, slots=True)
+class StrapStatus:
+    """What the window's status line shows for one strap."""
+
+    device: str
+    name: str = ""
+    link: LinkState = LinkState.CONNECTING
+    battery_pct: int | None = None
+    contact: bool | None = None
+    quality: SignalQuality = SignalQuality.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class BreathReport:
+    """One completed pacer breath ``n`` from ``t0`` to ``t1`` (s) for the primary strap."""
+
+    n: int
+    t0: float
+    t1: float
+    rate_bpm: float | None
+    hr_bpm: float
+    swing_bpm: float
+    coherence_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    duration_s: float
+    n_beats: int
+    n_artifacts: int
+    mean_hr_bpm: float
+    rmssd_ms: float
+    coherence_mean: float
+    coherence_max: float
+    mean_swing_bpm: float
+    gaps: int
+    path: str
+
+
+class SessionListener:
+    """Receives what a session publishes; override what you need (all run on the event loop)."""
+
+    def on_beat(self, device: str, verdict: BeatVerdict, state: LiveState) -> None: ...
+    def on_coherence(self, device: str, result: CoherenceResult) -> None: ...
+    def on_breath(self, report: BreathReport) -> None: ...
+    def on_status(self, status: StrapStatus) -> None: ...
+    def on_end(self, summary: SessionSummary) -> None: ...
+
+
+@dataclass
+class _Strap:
+    core: LiveCore
+    status: StrapStatus
+    recent_ok: list[bool] = field(default_factory=list)
+    swings: list[float] = field(default_factory=list)
+    hr_sum: float = 0.0
+    coherence: list[float] = field(default_factory=list)
+
+
+class Session:
+    """Runs one session; ``await run()`` returns its summary. ``stop()`` ends it early."""
+
+    QUEUE_SIZE = 64
+
+    def __init__(self, source: BeatSource, clock: Clock, pacer: Pacer, recorder: Recorder | None,
+                 *, duration_s: float | None = None, live_params: LiveParams = LiveParams(),
+                 listeners: list[SessionListener] | None = None) -> None:
+        self.source = source
+        self.clock = clock
+        self.pacer = pacer
+        self.recorder = recorder
+        self.duration_s = duration_s if duration_s is not None else pacer.duration_s
+        self.live_params = live_params
+        self.listeners = list(listeners or [])
+        self.straps: dict[str, _Strap] = {}
+        self.primary: str | None = None
+        self.t = 0.0
+        self._breath = 0
+        self._gaps = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def primary_core(self) -> LiveCore | None:
+        return self.straps[self.primary].core if self.primary else None
+
+    def _strap(self, device: str) -> _Strap:
+        if device not in self.straps:
+            name = next((d.name for d in self.source.devices if d.address == device), device)
+            self.straps[device] = _Strap(LiveCore(self.live_params), StrapStatus(device, name))
+            if self.primary is None:
+                self.primary = device
+            if self.recorder:
+                info = next((d for d in self.source.devices if d.address == device), None)
+                self.recorder.device_id(info or device)
+        return self.straps[device]
+
+    def _set_status(self, s: _Strap, **changes) -> None:
+        new = replace(s.status, **changes)
+        if new != s.status:
+            s.status = new
+            for li in self.listeners:
+                li.on_status(new)
+
+    async def run(self) -> SessionSummary:
+        rec = self.recorder
+        if rec:
+            rec.set_meta(source=self.source.metadata(),
+                         protocol={"name": self.pacer.protocol.name, "file": self.pacer.protocol.source,
+                                   "steps": [_step_dict(s) for s in self.pacer.protocol.steps]},
+                         duration_s=self.duration_s, parameters=_params_dict(self.live_params))
+            rec.event(0.0, "session_start")
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(self.QUEUE_SIZE)
+        producer = asyncio.create_task(self._produce(queue))
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            while True:
+                deadline = min(self.pacer.breath_start(self._breath + 1), self.duration_s)
+                ev = await self._next(queue, deadline, stopper)
+                if ev is _STOP:
+                    break
+                t = self.clock.now() if ev is None else ev.t
+                self._advance_pacer(min(t, self.duration_s))
+                if t >= self.duration_s or (ev is None and queue.empty() and producer.done()):
+                    break
+                if ev is not None:
+                    self._handle(ev)
+                if rec and (queue.empty() or ev is None):
+                    rec.commit()
+                elif rec:
+                    rec.maybe_commit()
+        finally:
+            producer.cancel()
+            stopper.cancel()
+            await asyncio.gather(producer, stopper, return_exceptions=True)
+            try:
+                await self.source.aclose()
+            finally:
+                if rec:
+                    rec.event(self.t, "session_stop")
+                    rec.close()
+        summary = self._summary()
+        for li in self.listeners:
+            li.on_end(summary)
+        return summary
+
+    async def _produce(self, queue: asyncio.Queue) -> None:
+        try:
+            async for ev in self.source.events(self.clock):
+                await queue.put(ev)
+        finally:
+            await queue.put(None)
+
+    async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
+        """The next event, or None when the clock reached ``deadline`` first, or _STOP."""
+        if not queue.empty():
+            return queue.get_nowait()
+        getter = asyncio.ensure_future(queue.get())
+        delay = self.clock.wall_delay(deadline)
+        done, _ = await asyncio.wait({getter, stopper}, timeout=delay,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        return _STOP if stopper in done else None
+
+    def _advance_pacer(self, t: float) -> None:
+        """Report every pacer breath that ended by ``t`` (s)."""
+        while (t1 := self.pacer.breath_start(self._breath + 1)) <= t:
+            t0 = self.pacer.breath_start(self._breath)
+            seg = self.pacer.segment(t0)
+            if self.recorder:
+                shape = seg.shape
+                self.recorder.event(t0, "breath", {
+                    "n": self._breath, "label": seg.label,
+                    "inhale_s": shape.inhale_s if shape else None,
+                    "hold_in_s": shape.hold_in_s if shape else None,
+                    "exhale_s": shape.exhale_s if shape else None,
+                    "hold_out_s": shape.hold_out_s if shape else None})
+            self._report_breath(self._breath, t0, t1, seg.shape.rate_bpm if seg.shape else None)
+            self._breath += 1
+        self.t = max(self.t, t)
+
+    def _report_breath(self, n: int, t0: float, t1: float, rate: float | None) -> None:
+        if self.primary is None:
+            report = BreathReport(n, t0, t1, rate, math.nan, math.nan, math.nan)
+        else:
+            s = self.straps[self.primary]
+            bt, rr, art = s.core.recent(t1 - t0 + 5.0)
+            m = (bt >= t0) & (bt < t1) & ~art
+            hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
+            swing = s.core.breath_swing(t0, t1)
+            if math.isfinite(swing):
+                s.swings.append(swing)
+            coh = s.core.state.coherence
+            report = BreathReport(n, t0, t1, rate, hr, swing, coh.score if coh else math.nan)
+        for li in self.listeners:
+            li.on_breath(report)
+
+    def _handle(self, ev: Event) -> None:
+        rec = self.recorder
+        s = self._strap(ev.device)
+        if isinstance(ev, Beat):
+            prev = s.core.state.coherence
+            verdict = s.core.add_beat(ev.t, ev.rr_ms)
+            if rec:
+                rec.beat(ev.device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival, verdict.artifact,
+                         verdict.reason)
+            if not verdict.artifact:
+                s.hr_sum += verdict.hr_bpm
+            s.recent_ok = (s.recent_ok + [not verdict.artifact])[-10:]
+            self._update_quality(s)
+            for li in self.listeners:
+                li.on_beat(ev.device, verdict, s.core.state)
+            coh = s.core.state.coherence
+            if coh is not None and coh is not prev:
+                if math.isfinite(coh.score):
+                    s.coherence.append(coh.score)
+                for li in self.listeners:
+                    li.on_coherence(ev.device, coh)
+        elif isinstance(ev, Notification):
+            if rec:
+                rec.notification(ev.device, ev.t, ev.payload)
+        elif isinstance(ev, Contact):
+            if rec:
+                rec.event(ev.t, "contact", ev.contact, ev.device)
+            self._set_status(s, contact=ev.contact)
+            self._update_quality(s)
+        elif isinstance(ev, Battery):
+            if rec:
+                rec.event(ev.t, "battery", ev.percent, ev.device)
+            self._set_status(s, battery_pct=ev.percent)
+        elif isinstance(ev, Link):
+            if rec:
+                rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, ev.device)
+            if ev.state == LinkState.LOST:
+                self._gaps += 1
+            self._set_status(s, link=ev.state)
+
+    def _update_quality(self, s: _Strap) -> None:
+        if s.status.contact is False:
+            q = SignalQuality.NO_CONTACT
+        elif len(s.recent_ok) >= 5 and s.recent_ok.count(False) >= 3:
+            q = SignalQuality.NOISY
+        elif s.recent_ok:
+            q = SignalQuality.GOOD
+        else:
+            q = SignalQuality.UNKNOWN
+        self._set_status(s, quality=q)
+
+    def _summary(self) -> SessionSummary:
+        path = str(self.recorder.path) if self.recorder else ""
+        if self.primary is None:
+            return SessionSummary(self.t, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan,
+                                  self._gaps, path)
+        s = self.straps[self.primary]
+        st = s.core.state
+        n_ok = st.n_beats - st.n_artifacts
+        coh = np.array(s.coherence)
+        return SessionSummary(
+            self.t, st.n_beats, st.n_artifacts, s.hr_sum / n_ok if n_ok else math.nan,
+            st.rmssd_ms, float(coh.mean()) if coh.size else math.nan,
+            float(coh.max()) if coh.size else math.nan,
+            float(np.mean(s.swings)) if s.swings else math.nan, self._gaps, path)
+
+
+_STOP = object()
+
+
+def _step_dict(step) -> dict:
+    shape = step.shape
+    return {"label": step.label, "duration_s": step.duration_s,
+            "inhale_s": shape.inhale_s if shape else None,
+            "hold_in_s": shape.hold_in_s if shape else None,
+            "exhale_s": shape.exhale_s if shape else None,
+            "hold_out_s": shape.hold_out_s if shape else None}
+
+
+def _params_dict(p: LiveParams) -> dict:
+    from dataclasses import asdict
+
+    return {"live": asdict(p)}
