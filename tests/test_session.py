@@ -1,0 +1,138 @@
+"""Whole sessions on the virtual clock: simulated strap -> live core -> recorder -> replay."""
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from biobreath.clock import ScaledClock
+from biobreath.live import LiveParams
+from biobreath.pacer import Pacer
+from biobreath.physiology import SimParams
+from biobreath.protocols import load_protocol, parse_protocol
+from biobreath.recording import Recorder, read_session
+from biobreath.session import Session, SessionListener
+from biobreath.sources.replay import ReplaySource
+from biobreath.sources.sim import SimulatedStrap
+
+
+class Collect(SessionListener):
+    def __init__(self):
+        self.beats, self.coherence, self.breaths, self.status, self.summary = [], [], [], [], None
+
+    def on_beat(self, device, verdict, state):
+        self.beats.append(verdict)
+
+    def on_coherence(self, device, result):
+        self.coherence.append(result)
+
+    def on_breath(self, report):
+        self.breaths.append(report)
+
+    def on_status(self, status):
+        self.status.append(status)
+
+    def on_end(self, summary):
+        self.summary = summary
+
+
+def _run(protocol, seconds, out=None, seed=1, **sim):
+    pacer = Pacer(protocol)
+    source = SimulatedStrap(SimParams(seed=seed, **sim), pacer)
+    listener = Collect()
+    rec = Recorder(out) if out else None
+    session = Session(source, ScaledClock(None), pacer, rec, duration_s=seconds,
+                      listeners=[listener])
+    asyncio.run(session.run())
+    return listener
+
+
+def _steady_scores(listener, after_s=90.0):
+    return np.array([c.score for c in listener.coherence if c.t > after_s and math.isfinite(c.score)])
+
+
+def test_following_a_resonance_pacer_is_more_coherent_than_breathing_freely():
+    paced = _steady_scores(_run(load_protocol("resonance-5.5"), 600))
+    free = _steady_scores(_run(load_protocol("free"), 600))
+    assert paced.size > 90 and free.size > 90
+    assert np.median(paced) > 60 > np.median(free) + 15
+
+
+def test_breaths_reported_on_the_pacer_clock():
+    listener = _run(load_protocol("coherence"), 120)
+    assert [round(b.t1) for b in listener.breaths] == list(range(10, 121, 10))
+    assert all(b.rate_bpm == pytest.approx(6.0) for b in listener.breaths)
+    swings = [b.swing_bpm for b in listener.breaths[1:]]
+    assert np.median(swings) > 8  # heart rate visibly rises and falls with each slow breath
+    assert listener.status[-1].link.value == "connected"
+    assert listener.status[-1].battery_pct == 90
+    assert listener.summary.n_beats == len(listener.beats)
+
+
+def test_recording_then_replay_gives_the_same_numbers(tmp_path):
+    out = tmp_path / "s.sqlite"
+    live = _run(load_protocol("coherence"), 180, out=out, ectopic_rate=0.01)
+    data = read_session(out)
+    assert data.complete
+    assert data.rr_ms.size == len(live.beats)
+    assert data.artifact.sum() == sum(v.artifact for v in live.beats) > 0
+    kinds = {e[2] for e in data.events}
+    assert {"session_start", "session_stop", "breath", "battery", "link_connected"} <= kinds
+    assert data.meta["source"]["seed"] == 1 and data.meta["protocol"]["name"] == "coherence"
+    assert data.meta["parameters"]["live"]["coherence"]["window_s"] == 64.0
+
+    replayed = Collect()
+    pacer = Pacer(load_protocol("coherence"))
+    session = Session(ReplaySource(data), ScaledClock(None), pacer, None, duration_s=180,
+                      listeners=[replayed])
+    asyncio.run(session.run())
+    assert [v.rr_ms for v in replayed.beats] == [v.rr_ms for v in live.beats]
+    assert [c.score for c in replayed.coherence] == [c.score for c in live.coherence]
+
+
+def test_stop_ends_a_live_session_early():
+    pacer = Pacer(load_protocol("coherence"))
+    source = SimulatedStrap(SimParams(seed=2), pacer)
+    session = Session(source, ScaledClock(1000.0), pacer, None)
+
+    async def go():
+        task = asyncio.create_task(session.run())
+        while session.t < 20:
+            await asyncio.sleep(0.001)
+        session.stop()
+        return await task
+
+    summary = asyncio.run(go())
+    assert 20 <= summary.duration_s < 600
+
+
+def test_sigkill_mid_session_keeps_what_was_recorded(tmp_path):
+    """A recording killed mid-session loses at most the last second (wall time) of beats."""
+    out = tmp_path / "killed.sqlite"
+    speed = 20.0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "biobreath", "train", "--headless", "--speed", str(speed),
+         "--out", str(out)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    breath_lines = []
+    for line in proc.stdout:
+        if line.strip() and line.split()[0][0].isdigit():
+            breath_lines.append(line)
+        if len(breath_lines) == 4:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    last_breath_s = 40.0
+    data = read_session(out)
+    assert not data.complete
+    assert data.beat_time_s.max() >= last_breath_s - speed * 1.0
+    assert np.all(np.diff(data.beat_time_s) > 0)
+    # The killed file analyses like any other.
+    from biobreath.cli import main
+    assert main(["analyze", "--json", str(out)]) == 0
