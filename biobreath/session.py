@@ -50,6 +50,9 @@ class BreathReport:
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
+    """Whole-session figures for the primary strap: HR in bpm, RMSSD over all adjacent accepted
+    beats in ms, coherence scores 0-100, mean peak-to-trough swing per breath in bpm."""
+
     duration_s: float
     n_beats: int
     n_artifacts: int
@@ -72,14 +75,35 @@ class SessionListener:
     def on_end(self, summary: SessionSummary) -> None: ...
 
 
+class _Mean:
+    """Running mean and maximum in constant memory (sessions can last hours)."""
+
+    __slots__ = ("n", "total", "max")
+
+    def __init__(self) -> None:
+        self.n, self.total, self.max = 0, 0.0, math.nan
+
+    def add(self, x: float) -> None:
+        if math.isfinite(x):
+            self.n += 1
+            self.total += x
+            self.max = x if not self.max >= x else self.max
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else math.nan
+
+
 @dataclass
 class _Strap:
     core: LiveCore
     status: StrapStatus
     recent_ok: list[bool] = field(default_factory=list)
-    swings: list[float] = field(default_factory=list)
-    hr_sum: float = 0.0
-    coherence: list[float] = field(default_factory=list)
+    hr: _Mean = field(default_factory=_Mean)
+    swing: _Mean = field(default_factory=_Mean)
+    coherence: _Mean = field(default_factory=_Mean)
+    sq_diff: _Mean = field(default_factory=_Mean)  # squared successive differences, for RMSSD
+    last_ok_rr: float = math.nan
 
 
 class Session:
@@ -217,8 +241,7 @@ class Session:
             m = (bt >= t0) & (bt < t1) & ~art
             hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
             swing = s.core.breath_swing(t0, t1)
-            if math.isfinite(swing):
-                s.swings.append(swing)
+            s.swing.add(swing)
             coh = s.core.state.coherence
             report = BreathReport(n, t0, t1, rate, hr, swing, coh.score if coh else math.nan)
         for li in self.listeners:
@@ -233,16 +256,19 @@ class Session:
             if rec:
                 rec.beat(ev.device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival, verdict.artifact,
                          verdict.reason)
-            if not verdict.artifact:
-                s.hr_sum += verdict.hr_bpm
+            if verdict.artifact:
+                s.last_ok_rr = math.nan  # successive differences never bridge an artifact
+            else:
+                s.hr.add(verdict.hr_bpm)
+                s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
+                s.last_ok_rr = verdict.rr_ms
             s.recent_ok = (s.recent_ok + [not verdict.artifact])[-10:]
             self._update_quality(s)
             for li in self.listeners:
                 li.on_beat(ev.device, verdict, s.core.state)
             coh = s.core.state.coherence
             if coh is not None and coh is not prev:
-                if math.isfinite(coh.score):
-                    s.coherence.append(coh.score)
+                s.coherence.add(coh.score)
                 for li in self.listeners:
                     li.on_coherence(ev.device, coh)
         elif isinstance(ev, Notification):
@@ -282,13 +308,9 @@ class Session:
                                   self._gaps, path)
         s = self.straps[self.primary]
         st = s.core.state
-        n_ok = st.n_beats - st.n_artifacts
-        coh = np.array(s.coherence)
-        return SessionSummary(
-            self.t, st.n_beats, st.n_artifacts, s.hr_sum / n_ok if n_ok else math.nan,
-            st.rmssd_ms, float(coh.mean()) if coh.size else math.nan,
-            float(coh.max()) if coh.size else math.nan,
-            float(np.mean(s.swings)) if s.swings else math.nan, self._gaps, path)
+        return SessionSummary(self.t, st.n_beats, st.n_artifacts, s.hr.mean,
+                              math.sqrt(s.sq_diff.mean), s.coherence.mean, s.coherence.max,
+                              s.swing.mean, self._gaps, path)
 
 
 _STOP = object()
