@@ -145,12 +145,11 @@ def _run_session(args) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
     if args.command == "replay":
-        from biobreath.protocols import parse_protocol
-        from biobreath.sources.replay import ReplaySource
+        from biobreath.sources.replay import ReplaySource, recorded_duration, recorded_protocol
 
         data = read_session(args.file)
-        protocol = _recorded_protocol(data, parse_protocol)
-        duration = max(float(data.meta.get("duration_s") or 0), float(data.arrival_s.max(initial=0)))
+        protocol = recorded_protocol(data)
+        duration = recorded_duration(data)
 
         def make_session(protocol):
             return Session(ReplaySource(data), ScaledClock(args.speed), Pacer(protocol), None,
@@ -186,21 +185,3 @@ def _run_session(args) -> int:
     from biobreath.window import run_window
 
     return run_window(make_session, protocol, screenshot=args.screenshot)
-
-
-def _recorded_protocol(data, parse_protocol):
-    """The protocol a session was recorded with, rebuilt from its metadata."""
-    meta = data.meta.get("protocol") or {}
-    steps = []
-    for s in meta.get("steps") or []:
-        step = {"label": s.get("label", ""), "seconds": max(3.0, float(s["duration_s"]))}
-        if s.get("inhale_s") is None:
-            step["paced"] = False
-        else:
-            step.update(inhale_s=s["inhale_s"], exhale_s=s["exhale_s"], hold_in_s=s["hold_in_s"],
-                        hold_out_s=s["hold_out_s"])
-        steps.append(step)
-    if not steps:
-        steps = [{"seconds": 3600, "paced": False}]
-    return parse_protocol({"name": meta.get("name") or "recorded", "step": steps},
-                          str(data.path))

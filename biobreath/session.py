@@ -161,7 +161,7 @@ class Session:
                                    "steps": [_step_dict(s) for s in self.pacer.protocol.steps]},
                          duration_s=self.duration_s, parameters=_params_dict(self.live_params))
             rec.event(0.0, "session_start")
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(self.QUEUE_SIZE)
+        queue: asyncio.Queue[object] = asyncio.Queue(self.QUEUE_SIZE)
         producer = asyncio.create_task(self._produce(queue))
         stopper = asyncio.create_task(self._stop.wait())
         try:
@@ -170,9 +170,16 @@ class Session:
                 ev = await self._next(queue, deadline, stopper)
                 if ev is _STOP:
                     break
+                if ev is _END:
+                    await asyncio.wait({producer})
+                    if producer.exception() is not None:
+                        raise producer.exception()
+                    # A replayed file has run out: the session still lasts its recorded length.
+                    self._advance_pacer(self.duration_s)
+                    break
                 t = self.clock.now() if ev is None else ev.t
                 self._advance_pacer(min(t, self.duration_s))
-                if t >= self.duration_s or (ev is None and queue.empty() and producer.done()):
+                if t >= self.duration_s:
                     break
                 if ev is not None:
                     self._handle(ev)
@@ -200,10 +207,11 @@ class Session:
             async for ev in self.source.events(self.clock):
                 await queue.put(ev)
         finally:
-            await queue.put(None)
+            await queue.put(_END)
 
     async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
-        """The next event, or None when the clock reached ``deadline`` first, or _STOP."""
+        """The next event or _END from the source; None when the clock reached ``deadline``
+        first; _STOP when :meth:`stop` was called."""
         if not queue.empty():
             return queue.get_nowait()
         getter = asyncio.ensure_future(queue.get())
@@ -314,6 +322,7 @@ class Session:
 
 
 _STOP = object()
+_END = object()
 
 
 def _step_dict(step) -> dict:
