@@ -9,7 +9,9 @@ documented in the README ("Session file") so it can be read without biobreath:
   ``parameters`` (every live-analysis setting), ``ended_utc`` once the session closed cleanly.
 - ``devices(id, name, address, model, manufacturer, firmware, profile, person)``: one row per
   strap; every other table's ``device_id`` points here, which keeps people apart.
-- ``beats(id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact, artifact_reason)``.
+- ``beats(id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact, artifact_reason)``:
+  a beat is written when it arrives; ``artifact`` (0/1) is filled in when the live detector has
+  judged it, two beats later (NULL if the session ended before).
 - ``notifications(id, device_id, arrival_s, payload)``: the raw 0x2A37 bytes as received.
 - ``events(id, t_s, device_id, kind, value)``: session start/stop, pacer stages and breaths, link
   lost/reconnected, battery, contact; ``value`` is JSON.
@@ -44,7 +46,7 @@ CREATE TABLE devices (
 CREATE TABLE beats (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
     rr_ticks INTEGER NOT NULL, rr_ms REAL NOT NULL, beat_time_s REAL NOT NULL,
-    arrival_s REAL NOT NULL, artifact INTEGER NOT NULL DEFAULT 0, artifact_reason TEXT);
+    arrival_s REAL NOT NULL, artifact INTEGER, artifact_reason TEXT);
 CREATE TABLE notifications (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
     arrival_s REAL NOT NULL, payload BLOB NOT NULL);
@@ -129,13 +131,20 @@ class Recorder:
         return self._devices[key]
 
     def beat(self, device: str, rr_ticks: int, rr_ms: float, beat_time_s: float,
-             arrival_s: float, artifact: bool, reason: str) -> None:
+             arrival_s: float) -> int:
+        """Write a beat as it arrives; returns its row id for :meth:`judge`."""
         self._begin()
-        self._db.execute(
-            "INSERT INTO beats (device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact,"
-            " artifact_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.device_id(device), rr_ticks, rr_ms, beat_time_s, arrival_s, int(artifact),
-             reason or None))
+        cur = self._db.execute(
+            "INSERT INTO beats (device_id, rr_ticks, rr_ms, beat_time_s, arrival_s)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (self.device_id(device), rr_ticks, rr_ms, beat_time_s, arrival_s))
+        return cur.lastrowid
+
+    def judge(self, row_id: int, artifact: bool, reason: str) -> None:
+        """Record the live artifact verdict for a beat written earlier."""
+        self._begin()
+        self._db.execute("UPDATE beats SET artifact = ?, artifact_reason = ? WHERE id = ?",
+                         (int(artifact), reason or None, row_id))
 
     def notification(self, device: str, arrival_s: float, payload: bytes) -> None:
         self._begin()
@@ -181,7 +190,7 @@ class SessionData:
     rr_ms: np.ndarray
     beat_time_s: np.ndarray
     arrival_s: np.ndarray
-    artifact: np.ndarray     # bool
+    artifact: np.ndarray     # bool: judged an artifact live (False if never judged)
     events: tuple[tuple[float, int | None, str, object], ...]
 
     @property
@@ -229,7 +238,7 @@ def read_session(path: str | Path) -> SessionData:
         raise SessionFileError(f"{path}: unreadable or damaged session file ({e})") from None
     except (OSError, ValueError) as e:
         raise SessionFileError(f"{path}: unreadable session file ({e})") from None
-    arr = np.array(rows, dtype=float).reshape(-1, 6)
+    arr = np.array([r[:5] + (r[5] or 0,) for r in rows], dtype=float).reshape(-1, 6)
     return SessionData(
         path=path, meta=meta,
         devices=tuple(DeviceInfo(name=n or "", address=a or "", model=m or "", manufacturer=mf or "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -104,6 +105,7 @@ class _Strap:
     coherence: _Mean = field(default_factory=_Mean)
     sq_diff: _Mean = field(default_factory=_Mean)  # squared successive differences, for RMSSD
     last_ok_rr: float = math.nan
+    rows: deque[int] = field(default_factory=deque)  # recorder rows of beats not yet judged
 
 
 class Session:
@@ -126,6 +128,7 @@ class Session:
         self.t = 0.0
         self._breath = 0
         self._gaps = 0
+        self._last_coherence: dict[str, CoherenceResult] = {}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -187,6 +190,8 @@ class Session:
                     rec.commit()
                 elif rec:
                     rec.maybe_commit()
+            for device, strap in self.straps.items():
+                self._judged(device, strap, strap.core.flush())
         finally:
             producer.cancel()
             stopper.cancel()
@@ -259,26 +264,9 @@ class Session:
         rec = self.recorder
         s = self._strap(ev.device)
         if isinstance(ev, Beat):
-            prev = s.core.state.coherence
-            verdict = s.core.add_beat(ev.t, ev.rr_ms)
             if rec:
-                rec.beat(ev.device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival, verdict.artifact,
-                         verdict.reason)
-            if verdict.artifact:
-                s.last_ok_rr = math.nan  # successive differences never bridge an artifact
-            else:
-                s.hr.add(verdict.hr_bpm)
-                s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
-                s.last_ok_rr = verdict.rr_ms
-            s.recent_ok = (s.recent_ok + [not verdict.artifact])[-10:]
-            self._update_quality(s)
-            for li in self.listeners:
-                li.on_beat(ev.device, verdict, s.core.state)
-            coh = s.core.state.coherence
-            if coh is not None and coh is not prev:
-                s.coherence.add(coh.score)
-                for li in self.listeners:
-                    li.on_coherence(ev.device, coh)
+                s.rows.append(rec.beat(ev.device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival))
+            self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
         elif isinstance(ev, Notification):
             if rec:
                 rec.notification(ev.device, ev.t, ev.payload)
@@ -296,7 +284,31 @@ class Session:
                 rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, ev.device)
             if ev.state == LinkState.LOST:
                 self._gaps += 1
+                self._judged(ev.device, s, s.core.flush())
             self._set_status(s, link=ev.state)
+
+    def _judged(self, device: str, s: _Strap, verdicts: list[BeatVerdict]) -> None:
+        """Record and publish the live verdicts on earlier beats of one strap."""
+        for verdict in verdicts:
+            if self.recorder:
+                self.recorder.judge(s.rows.popleft(), verdict.artifact, verdict.reason)
+            if verdict.artifact:
+                s.last_ok_rr = math.nan  # successive differences never bridge an artifact
+            else:
+                s.hr.add(verdict.hr_bpm)
+                s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
+                s.last_ok_rr = verdict.rr_ms
+            s.recent_ok = (s.recent_ok + [not verdict.artifact])[-10:]
+            self._update_quality(s)
+            prev = self._last_coherence.get(device)
+            for li in self.listeners:
+                li.on_beat(device, verdict, s.core.state)
+            coh = s.core.state.coherence
+            if coh is not None and coh is not prev:
+                self._last_coherence[device] = coh
+                s.coherence.add(coh.score)
+                for li in self.listeners:
+                    li.on_coherence(device, coh)
 
     def _update_quality(self, s: _Strap) -> None:
         if s.status.contact is False:

@@ -22,15 +22,19 @@ async def main(seconds: float = 120.0) -> None:
     pacer = Pacer(load_protocol("coherence"))
     strap = SimulatedStrap(SimParams(seed=7, resonance_bpm=6.0), pacer)
     core = LiveCore()
+    shown = None
     async for event in strap.events(ScaledClock(speed=None)):
         if not isinstance(event, Beat):
             continue
-        verdict = core.add_beat(event.t, event.rr_ms)
-        state = core.state
-        if state.coherence is not None and abs(state.coherence.t - event.t) < 1.0:
-            print(f"t={event.t:6.1f} s  RR {event.rr_ticks:4d} ticks ({verdict.rr_ms:6.1f} ms)  "
-                  f"HR {state.hr_bpm:5.1f} bpm  RMSSD {state.rmssd_ms:5.1f} ms  "
-                  f"coherence {state.coherence.score:5.1f}")
+        # Verdicts arrive two beats late: the causal artifact detector needs the next beats.
+        for verdict in core.add_beat(event.t, event.rr_ms):
+            state = core.state
+            if state.coherence is not shown:
+                shown = state.coherence
+                print(f"t={verdict.t:6.1f} s  RR {verdict.rr_ms:6.1f} ms "
+                      f"{'(' + verdict.reason + ')' if verdict.artifact else ''}  "
+                      f"HR {state.hr_bpm:5.1f} bpm  RMSSD {state.rmssd_ms:5.1f} ms  "
+                      f"coherence {shown.score:5.1f}")
         if event.t >= seconds:
             break
     await strap.aclose()

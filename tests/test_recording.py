@@ -15,7 +15,8 @@ def _record(path, n=5, close=True):
     rec.device_id(DeviceInfo("Strap A", "AA:BB"))
     for i in range(n):
         rec.notification("AA:BB", i + 1.0, bytes([0x10, 60, 0, 4]))
-        rec.beat("AA:BB", 1024, 1000.0, i + 0.9, i + 1.0, i == 2, "median test" if i == 2 else "")
+        row = rec.beat("AA:BB", 1024, 1000.0, i + 0.9, i + 1.0)
+        rec.judge(row, i == 2, "ectopic" if i == 2 else "")
         rec.commit()
     rec.event(1.5, "battery", 80, "AA:BB")
     if close:
