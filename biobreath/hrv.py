@@ -1,0 +1,792 @@
+"""Offline HRV analysis of NN intervals: time domain, frequency domain, nonlinear.
+
+Pure functions on NumPy arrays of NN intervals in milliseconds (RR intervals after artifact
+handling). The time axis is the cumulative sum of the intervals: interval ``i`` ends at
+``sum(rr[:i + 1])``. Every method parameter is an explicit keyword whose default follows Kubios
+HRV, and every result carries the parameters that produced it.
+
+A metric that needs more beats (or a longer record) than it was given is NaN, and the result's
+``notes`` say why; the others are still computed. Non-finite, zero or negative intervals raise
+:class:`ValueError`.
+
+Conventions (checked against Kubios HRV 2.2's figures for systole's ``rr.txt``, see
+``tests/data/README.md``):
+
+* Mean HR is the mean of the instantaneous heart rates ``60000 / RR``; min/max HR are the
+  extremes of that heart rate averaged over ``hr_average_beats`` consecutive beats: a 5-beat
+  moving average is Kubios's convention as we know it from its user guide, which we could not
+  re-check against a stored copy.
+* SDNN and SDSD use ddof = 1; RMSSD is ``sqrt(mean(diff**2))``; pNN50 divides NN50 by the number
+  of successive differences (N - 1); the triangular index bins RR at 1/128 s.
+* SD1 and SD2 are the sample standard deviations (ddof = 1) of the Poincaré plot rotated by 45
+  degrees, over its N - 1 points ``(RR_i, RR_i+1)``; that reproduces Kubios's SD2, while
+  ``sqrt(2 SDNN^2 - SD1^2)`` (over N beats) is 0.03 % lower.
+* Spectra: the tachogram is resampled on an even grid by a not-a-knot cubic spline, detrended,
+  its mean removed; Welch uses Hann windows; band powers are the PSD summed over the band's
+  bins (``lo <= f < hi``) times the bin width; total power is VLF + LF + HF, so normalised units
+  ``LF / (total - VLF)`` equal ``LF / (LF + HF)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy import interpolate, linalg, signal
+from scipy.spatial import cKDTree
+
+Band = tuple[float, float]
+SpectrumMethod = Literal["welch", "lomb", "ar"]
+Detrend = Literal["none", "linear", "smoothness_priors"]
+
+_METHODS = ("welch", "lomb", "ar")
+_DETRENDS = ("none", "linear", "smoothness_priors")
+_AR_OVERSAMPLE = 16
+"""An AR spectrum's peaks can be far narrower than 1 / points_per_hz: it is evaluated this many
+times more finely, so that summing it over a band converges to the band's power."""
+_NAN = float("nan")
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True, slots=True)
+class TimeDomainParameters:
+    """Settings of :func:`time_domain`.
+
+    ``hr_average_beats``: beats averaged before taking min/max HR (Kubios: 5).
+    ``histogram_bin_ms``: RR histogram bin for the triangular index (1/128 s = 7.8125 ms).
+    """
+
+    hr_average_beats: int = 5
+    histogram_bin_ms: float = 1000.0 / 128.0
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyDomainParameters:
+    """Settings of :func:`frequency_domain`; see its docstring for each one."""
+
+    method: SpectrumMethod = "welch"
+    detrend: Detrend = "none"
+    smoothness_lambda: float = 500.0
+    resample_hz: float = 4.0
+    welch_window_s: float = 256.0
+    welch_overlap: float = 0.5
+    points_per_hz: int = 256
+    ar_order: int = 16
+    vlf: Band = (0.0, 0.04)
+    lf: Band = (0.04, 0.15)
+    hf: Band = (0.15, 0.4)
+    min_band_cycles: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class NonlinearParameters:
+    """Settings of :func:`nonlinear`.
+
+    ``dfa_short`` / ``dfa_long``: box sizes (beats, inclusive) fitted for DFA alpha1 / alpha2.
+    ``sampen_m``: template length; ``sampen_r``: tolerance as a fraction of SDNN.
+    """
+
+    dfa_short: tuple[int, int] = (4, 16)
+    dfa_long: tuple[int, int] = (16, 64)
+    sampen_m: int = 2
+    sampen_r: float = 0.2
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class TimeDomain:
+    """Time-domain HRV (ms, bpm, counts, %)."""
+
+    mean_rr_ms: float
+    mean_hr_bpm: float
+    min_hr_bpm: float
+    max_hr_bpm: float
+    sdnn_ms: float
+    rmssd_ms: float
+    sdsd_ms: float
+    nn50: int
+    pnn50_pct: float
+    hrv_triangular_index: float
+    parameters: TimeDomainParameters
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyDomain:
+    """Frequency-domain HRV: band powers (ms²), shares (%), normalised units, peaks (Hz).
+
+    ``freq_hz`` and ``psd_ms2_hz`` hold the one-sided spectrum the figures came from (empty when
+    it could not be computed); they are read-only and excluded from comparisons.
+    """
+
+    vlf_ms2: float
+    lf_ms2: float
+    hf_ms2: float
+    total_power_ms2: float
+    vlf_pct: float
+    lf_pct: float
+    hf_pct: float
+    lf_nu: float
+    hf_nu: float
+    lf_hf: float
+    vlf_peak_hz: float
+    lf_peak_hz: float
+    hf_peak_hz: float
+    parameters: FrequencyDomainParameters
+    notes: tuple[str, ...] = ()
+    freq_hz: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
+    psd_ms2_hz: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Nonlinear:
+    """Nonlinear HRV: Poincaré SD1/SD2 (ms), DFA alpha1/alpha2, sample entropy."""
+
+    sd1_ms: float
+    sd2_ms: float
+    sd2_sd1: float
+    dfa_alpha1: float
+    dfa_alpha2: float
+    sampen: float
+    parameters: NonlinearParameters
+    notes: tuple[str, ...] = ()
+
+
+_TIME_KEYS = ("mean_rr_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "sdnn_ms", "rmssd_ms",
+              "sdsd_ms", "nn50", "pnn50_pct", "hrv_triangular_index")
+_FREQ_KEYS = ("vlf_ms2", "lf_ms2", "hf_ms2", "total_power_ms2", "vlf_pct", "lf_pct", "hf_pct",
+              "lf_nu", "hf_nu", "lf_hf", "vlf_peak_hz", "lf_peak_hz", "hf_peak_hz")
+_NONLINEAR_KEYS = ("sd1_ms", "sd2_ms", "sd2_sd1", "dfa_alpha1", "dfa_alpha2", "sampen")
+
+
+@dataclass(frozen=True, slots=True)
+class HrvResult:
+    """All three domains for one series of NN intervals."""
+
+    time: TimeDomain
+    frequency: FrequencyDomain
+    nonlinear: Nonlinear
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Why some metrics are NaN, all domains together."""
+        return self.time.notes + self.frequency.notes + self.nonlinear.notes
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        """The settings used, one mapping per domain (JSON-friendly)."""
+        return {
+            "time_domain": asdict(self.time.parameters),
+            "frequency_domain": asdict(self.frequency.parameters),
+            "nonlinear": asdict(self.nonlinear.parameters),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat mapping: every metric under its field name, plus ``parameters``."""
+        out: dict[str, Any] = {}
+        for obj, keys in ((self.time, _TIME_KEYS), (self.frequency, _FREQ_KEYS),
+                          (self.nonlinear, _NONLINEAR_KEYS)):
+            for key in keys:
+                out[key] = getattr(obj, key)
+        out["parameters"] = self.parameters
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """Time- and frequency-domain HRV of one window ``[start_s, end_s)`` of a recording.
+
+    ``nonlinear`` is None unless :func:`sliding_windows` was asked for it.
+    """
+
+    start_s: float
+    end_s: float
+    n_beats: int
+    time: TimeDomain
+    frequency: FrequencyDomain
+    nonlinear: Nonlinear | None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _nn_array(rr_ms: Any) -> np.ndarray:
+    """``rr_ms`` as a 1-D float64 array; ValueError (one line) if any interval is unusable."""
+    rr = np.asarray(rr_ms, dtype=np.float64)
+    if rr.ndim != 1:
+        raise ValueError(f"RR intervals must be a 1-D sequence (got shape {rr.shape})")
+    bad = ~np.isfinite(rr) | (rr <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"RR intervals must be finite and positive (ms): {int(bad.sum())} "
+                         f"invalid, first at index {i} ({rr[i]!r})")
+    return rr
+
+
+def _check_band(name: str, band: Band) -> None:
+    lo, hi = band
+    if not (0.0 <= lo < hi):
+        raise ValueError(f"{name} band must satisfy 0 <= low < high (got {band})")
+
+
+def _time_parameters(hr_average_beats: int, histogram_bin_ms: float) -> TimeDomainParameters:
+    if hr_average_beats < 1 or histogram_bin_ms <= 0:
+        raise ValueError("hr_average_beats must be >= 1 and histogram_bin_ms > 0")
+    return TimeDomainParameters(int(hr_average_beats), float(histogram_bin_ms))
+
+
+def _nonlinear_parameters(dfa_short: tuple[int, int], dfa_long: tuple[int, int], sampen_m: int,
+                          sampen_r: float) -> NonlinearParameters:
+    for name, (lo, hi) in (("dfa_short", dfa_short), ("dfa_long", dfa_long)):
+        if not 2 <= lo < hi:
+            raise ValueError(f"{name} must be (low, high) box sizes with 2 <= low < high")
+    if sampen_m < 1 or sampen_r < 0:
+        raise ValueError("sampen_m must be >= 1 and sampen_r >= 0")
+    return NonlinearParameters((int(dfa_short[0]), int(dfa_short[1])),
+                               (int(dfa_long[0]), int(dfa_long[1])), int(sampen_m),
+                               float(sampen_r))
+
+
+def _frequency_parameters(**kw: Any) -> FrequencyDomainParameters:
+    p = FrequencyDomainParameters(**kw)
+    if p.method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS} (got {p.method!r})")
+    if p.detrend not in _DETRENDS:
+        raise ValueError(f"detrend must be one of {_DETRENDS} (got {p.detrend!r})")
+    for name, band in (("vlf", p.vlf), ("lf", p.lf), ("hf", p.hf)):
+        _check_band(name, band)
+    if p.resample_hz <= 0 or p.points_per_hz <= 0 or p.smoothness_lambda <= 0:
+        raise ValueError("resample_hz, points_per_hz and smoothness_lambda must be positive")
+    if abs(p.points_per_hz * p.resample_hz - round(p.points_per_hz * p.resample_hz)) > 1e-9:
+        raise ValueError("points_per_hz * resample_hz must be a whole number (the FFT length)")
+    if p.hf[1] > p.resample_hz / 2:
+        raise ValueError(f"hf band ends above the Nyquist frequency of {p.resample_hz} Hz")
+    if not 0.0 <= p.welch_overlap < 1.0:
+        raise ValueError(f"welch_overlap must be in [0, 1) (got {p.welch_overlap})")
+    if p.welch_window_s > p.points_per_hz:
+        # nfft = points_per_hz * fs must hold a whole window, or the grid would not be 1/ppHz.
+        raise ValueError(f"welch_window_s ({p.welch_window_s}) must not exceed points_per_hz "
+                         f"({p.points_per_hz}): the FFT would be shorter than the window")
+    if p.ar_order < 1:
+        raise ValueError(f"ar_order must be at least 1 (got {p.ar_order})")
+    return p
+
+
+# --------------------------------------------------------------------------- time domain
+
+
+def time_domain(
+    rr_ms: Any,
+    *,
+    hr_average_beats: int = 5,
+    histogram_bin_ms: float = 1000.0 / 128.0,
+) -> TimeDomain:
+    """Time-domain HRV of NN intervals ``rr_ms`` (ms).
+
+    ``hr_average_beats`` (default 5, Kubios): min/max HR are taken from heart rate (bpm)
+    averaged over this many consecutive beats. ``histogram_bin_ms`` (default 1/128 s): bin
+    width of the RR histogram whose tallest bin divides N for the triangular index.
+    """
+    params = _time_parameters(hr_average_beats, histogram_bin_ms)
+    return _time_domain(_nn_array(rr_ms), params)
+
+
+def _time_domain(rr: np.ndarray, p: TimeDomainParameters) -> TimeDomain:
+    n = rr.size
+    notes: list[str] = []
+    if n == 0:
+        notes.append("time domain: no beats")
+        return TimeDomain(*([_NAN] * 7), 0, _NAN, _NAN, parameters=p, notes=tuple(notes))
+    hr = 60000.0 / rr
+    k = p.hr_average_beats
+    if n >= k:
+        c = np.cumsum(np.concatenate(([0.0], hr)))
+        avg = (c[k:] - c[:-k]) / k
+        min_hr, max_hr = float(avg.min()), float(avg.max())
+    else:
+        min_hr = max_hr = _NAN
+        notes.append(f"min_hr_bpm, max_hr_bpm: need at least {k} beats (got {n})")
+    d = np.diff(rr)
+    if n >= 2:
+        sdnn = float(rr.std(ddof=1))
+        rmssd = float(math.sqrt(np.mean(d * d)))
+        nn50 = int(np.count_nonzero(np.abs(d) > 50.0))
+        pnn50 = 100.0 * nn50 / d.size
+    else:
+        sdnn = rmssd = pnn50 = _NAN
+        nn50 = 0
+        notes.append(f"sdnn_ms, rmssd_ms, nn50, pnn50_pct: need at least 2 beats (got {n})")
+    if n >= 3:
+        sdsd = float(d.std(ddof=1))
+    else:
+        sdsd = _NAN
+        notes.append(f"sdsd_ms: need at least 3 beats (got {n})")
+    bins = np.floor(rr / p.histogram_bin_ms).astype(np.int64)
+    tallest = int(np.bincount(bins - bins.min()).max())
+    return TimeDomain(
+        mean_rr_ms=float(rr.mean()),
+        mean_hr_bpm=float(hr.mean()),
+        min_hr_bpm=min_hr,
+        max_hr_bpm=max_hr,
+        sdnn_ms=sdnn,
+        rmssd_ms=rmssd,
+        sdsd_ms=sdsd,
+        nn50=nn50,
+        pnn50_pct=pnn50,
+        hrv_triangular_index=n / tallest,
+        parameters=p,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- frequency domain
+
+
+def frequency_domain(
+    rr_ms: Any,
+    *,
+    method: SpectrumMethod = "welch",
+    detrend: Detrend = "none",
+    smoothness_lambda: float = 500.0,
+    resample_hz: float = 4.0,
+    welch_window_s: float = 256.0,
+    welch_overlap: float = 0.5,
+    points_per_hz: int = 256,
+    ar_order: int = 16,
+    vlf: Band = (0.0, 0.04),
+    lf: Band = (0.04, 0.15),
+    hf: Band = (0.15, 0.4),
+    min_band_cycles: float = 2.0,
+) -> FrequencyDomain:
+    """Spectral HRV of NN intervals ``rr_ms`` (ms): band powers in ms², peaks in Hz.
+
+    Parameters (defaults follow Kubios HRV):
+
+    * ``method``: ``"welch"`` (periodogram of the resampled tachogram), ``"lomb"`` (Lomb-Scargle
+      periodograms of the uneven intervals at their beat times, averaged over Welch's segments)
+      or ``"ar"`` (Burg autoregressive model of the resampled tachogram, order ``ar_order``,
+      default 16, its spectrum evaluated 16 times more finely than ``points_per_hz``).
+    * ``detrend``: ``"none"`` (mean only), ``"linear"`` or ``"smoothness_priors"`` (Tarvainen
+      2002, regularisation ``smoothness_lambda``, default 500: at 4 Hz a high-pass whose -3 dB
+      point is about 0.035 Hz). The trend is fitted on the resampled series; for Lomb it is
+      interpolated back to the beat times. It changes VLF power a lot.
+    * ``resample_hz``: even resampling rate of the cubic-spline tachogram (default 4 Hz).
+    * ``welch_window_s`` (default 256 s) and ``welch_overlap`` (default 0.5): Welch segments; a
+      record shorter than one window is a single segment of its own length.
+    * ``points_per_hz`` (default 256): spectrum grid density, i.e. FFT length
+      ``points_per_hz * resample_hz`` (1024 at 4 Hz); Welch and Lomb peaks fall on multiples
+      of 1/256 Hz.
+    * ``vlf``, ``lf``, ``hf``: bands ``(low, high)`` in Hz, each taken as ``low <= f < high``.
+    * ``min_band_cycles`` (default 2): a band's power and peak are NaN when the record spans
+      fewer than this many periods of the band's lowest frequency (its upper edge for a band
+      starting at 0 Hz).
+    """
+    p = _frequency_parameters(
+        method=method, detrend=detrend, smoothness_lambda=smoothness_lambda,
+        resample_hz=resample_hz, welch_window_s=welch_window_s, welch_overlap=welch_overlap,
+        points_per_hz=points_per_hz, ar_order=ar_order, vlf=tuple(vlf), lf=tuple(lf),
+        hf=tuple(hf), min_band_cycles=min_band_cycles)
+    return _frequency_domain(_nn_array(rr_ms), p)
+
+
+def _spline_tachogram(t: np.ndarray, rr: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly resampled tachogram (s, ms) from the first to the last beat time."""
+    n = math.floor((t[-1] - t[0]) * fs + 1e-9) + 1
+    grid = t[0] + np.arange(n) / fs
+    return grid, interpolate.CubicSpline(t, rr, bc_type="not-a-knot")(grid)
+
+
+def smoothness_priors_trend(x: np.ndarray, lam: float) -> np.ndarray:
+    """Smoothness-priors trend of an evenly sampled series (Tarvainen et al. 2002).
+
+    Solves ``(I + lam² D2ᵀD2) trend = x`` with D2 the second-difference operator, as a banded
+    symmetric positive-definite system: O(N) time and memory, fit for 24-hour records.
+    """
+    n = x.size
+    rows = np.arange(n)
+
+    def rows_of_d2(k: np.ndarray) -> np.ndarray:
+        """1.0 where ``k`` is a row of D2 (0 <= k <= n - 3), else 0.0."""
+        return ((k >= 0) & (k <= n - 3)).astype(np.float64)
+
+    # Diagonals of D2ᵀD2, since row k of D2 is (1, -2, 1) at columns k..k+2.
+    d0 = rows_of_d2(rows) + 4.0 * rows_of_d2(rows - 1) + rows_of_d2(rows - 2)
+    d1 = -2.0 * rows_of_d2(rows[:-1]) - 2.0 * rows_of_d2(rows[:-1] - 1)
+    d2 = rows_of_d2(rows[:-2])
+    lam2 = lam * lam
+    ab = np.zeros((3, n))
+    ab[0, 2:] = lam2 * d2
+    ab[1, 1:] = lam2 * d1
+    ab[2, :] = 1.0 + lam2 * d0
+    return linalg.solveh_banded(ab, x, check_finite=False)
+
+
+def _trend(x: np.ndarray, p: FrequencyDomainParameters) -> np.ndarray:
+    if p.detrend == "linear":
+        i = np.arange(x.size, dtype=np.float64)
+        return np.polyval(np.polyfit(i, x, 1), i) if x.size >= 2 else x.copy()
+    if p.detrend == "smoothness_priors":
+        return smoothness_priors_trend(x, p.smoothness_lambda)
+    return np.full(x.size, x.mean())
+
+
+def _burg(x: np.ndarray, order: int) -> tuple[np.ndarray, float]:
+    """Burg AR coefficients ``[1, a1..ap]`` and driving-noise variance of ``x``."""
+    a = np.array([1.0])
+    err = float(np.dot(x, x)) / x.size
+    f, b = x[1:].copy(), x[:-1].copy()
+    for _ in range(order):
+        den = float(np.dot(f, f) + np.dot(b, b))
+        k = -2.0 * float(np.dot(f, b)) / den if den > 0 else 0.0
+        a = np.concatenate((a, [0.0]))
+        a = a + k * a[::-1]
+        err *= 1.0 - k * k
+        f, b = (f + k * b)[1:], (b + k * f)[:-1]
+    return a, err
+
+
+def _lomb_welch(t: np.ndarray, y: np.ndarray, freq: np.ndarray,
+                p: FrequencyDomainParameters) -> np.ndarray:
+    """Mean Lomb-Scargle PSD (ms²/Hz) of the beats in Welch's segments (time ``t`` in s).
+
+    A periodogram of the whole record would resolve 1 / duration Hz, far finer than the
+    1 / points_per_hz grid on a long record, and summing it over a band would then be wrong; the
+    segments of ``welch_window_s`` give it the grid's resolution, as for Welch.
+    """
+    window = p.welch_window_s
+    span = t[-1] - t[0]
+    if span > window:
+        step = window * (1.0 - p.welch_overlap)
+        starts = t[0] + step * np.arange(math.floor((span - window) / step + 1e-9) + 1)
+        first = np.searchsorted(t, starts, side="left")
+        last = np.searchsorted(t, starts + window, side="left")
+    else:
+        first, last = np.array([0]), np.array([t.size])
+    omega = 2.0 * np.pi * freq  # scipy.signal.lombscargle takes angular frequencies
+    psd = np.zeros(freq.size)
+    for i, j in zip(first, last):
+        seg = y[i:j] - y[i:j].mean()
+        # scipy's unnormalised power is about |DFT|² / N; 2 P / (mean beat rate) is ms²/Hz.
+        seconds_per_beat = (t[j - 1] - t[i]) / max(j - i - 1, 1)
+        psd += 2.0 * signal.lombscargle(t[i:j], seg, omega) * seconds_per_beat
+    return psd / len(first)
+
+
+def _spectrum(rr: np.ndarray,
+              p: FrequencyDomainParameters) -> tuple[np.ndarray, np.ndarray, float]:
+    """One-sided PSD (ms²/Hz), its frequencies (Hz) and their spacing (Hz).
+
+    Welch: the grid k / points_per_hz up to resample_hz / 2. Lomb: the same grid from its first
+    nonzero point up to the highest band edge. AR: a grid ``_AR_OVERSAMPLE`` times finer.
+    """
+    fs = p.resample_hz
+    nfft = round(p.points_per_hz * fs)
+    t = np.cumsum(rr) / 1000.0
+    grid, x = _spline_tachogram(t, rr, fs)
+    trend = _trend(x, p)
+    if p.method == "lomb":
+        # Lomb costs beats x frequencies: evaluate it only up to the highest band edge.
+        top = max(p.vlf[1], p.lf[1], p.hf[1])
+        freq = np.arange(1, math.floor(top * p.points_per_hz) + 1) / p.points_per_hz
+        return freq, _lomb_welch(t, rr - np.interp(t, grid, trend), freq, p), 1 / p.points_per_hz
+    x = x - trend
+    x = x - x.mean()
+    if p.method == "ar":
+        a, err = _burg(x, p.ar_order)
+        n_ar = nfft * _AR_OVERSAMPLE
+        freq = np.arange(n_ar // 2 + 1) / n_ar * fs
+        return freq, 2.0 * err / fs / np.abs(np.fft.rfft(a, n_ar)) ** 2, fs / n_ar
+    nperseg = min(x.size, round(p.welch_window_s * fs))
+    step = max(1, nperseg - round(nperseg * p.welch_overlap))
+    return np.arange(nfft // 2 + 1) * (fs / nfft), _welch(x, fs, nperseg, step, nfft), fs / nfft
+
+
+def _welch(x: np.ndarray, fs: float, nperseg: int, step: int, nfft: int) -> np.ndarray:
+    """One-sided Welch PSD: periodic Hann segments every ``step`` samples, averaged.
+
+    The same estimate as ``scipy.signal.welch(detrend=False)``, without its per-call overhead,
+    which dominates on the thousands of short windows of a sliding analysis.
+    """
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
+    segments = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step]
+    spectra = np.fft.rfft(segments * window, nfft)
+    psd = (spectra.real**2 + spectra.imag**2).mean(axis=0) / (fs * np.dot(window, window))
+    psd[1:] *= 2.0
+    if nfft % 2 == 0:
+        psd[-1] /= 2.0  # the Nyquist bin has no negative-frequency twin
+    return psd
+
+
+def _frequency_domain(rr: np.ndarray, p: FrequencyDomainParameters) -> FrequencyDomain:
+    if rr.size < 4:
+        note = f"frequency domain: need at least 4 beats (got {rr.size})"
+        return FrequencyDomain(*([_NAN] * 13), parameters=p, notes=(note,))
+    duration = float(rr[1:].sum()) / 1000.0
+    notes: list[str] = []
+    reportable = []
+    for name, (lo, hi) in (("vlf", p.vlf), ("lf", p.lf), ("hf", p.hf)):
+        slowest = lo if lo > 0 else hi
+        needed = p.min_band_cycles / slowest
+        if duration >= needed:
+            reportable.append((name, lo, hi))
+        else:
+            notes.append(f"{name}: record spans {duration:.0f} s, need {needed:.0f} s "
+                         f"({p.min_band_cycles:g} cycles of {slowest:g} Hz)")
+    powers = dict.fromkeys(("vlf", "lf", "hf"), _NAN)
+    peaks = dict(powers)
+    freq, psd, df = _spectrum(rr, p) if reportable else (np.empty(0), np.empty(0), 0.0)
+    for name, lo, hi in reportable:
+        mask = (freq >= lo) & (freq < hi)
+        if mask.any():
+            band = psd[mask]
+            powers[name] = float(band.sum() * df)
+            peaks[name] = float(freq[mask][int(np.argmax(band))])
+        else:
+            notes.append(f"{name}: band holds no spectrum bin")
+    vlf, lf, hf = powers["vlf"], powers["lf"], powers["hf"]
+    total = vlf + lf + hf
+    lf_hf_sum = lf + hf
+    if hf == 0.0 or lf_hf_sum == 0.0 or total == 0.0:
+        notes.append("zero spectral power in a band: shares and ratios over it are undefined")
+    freq.setflags(write=False)
+    psd.setflags(write=False)
+    return FrequencyDomain(
+        vlf_ms2=vlf,
+        lf_ms2=lf,
+        hf_ms2=hf,
+        total_power_ms2=total,
+        vlf_pct=_ratio(100.0 * vlf, total),
+        lf_pct=_ratio(100.0 * lf, total),
+        hf_pct=_ratio(100.0 * hf, total),
+        lf_nu=_ratio(100.0 * lf, lf_hf_sum),
+        hf_nu=_ratio(100.0 * hf, lf_hf_sum),
+        lf_hf=_ratio(lf, hf),
+        vlf_peak_hz=peaks["vlf"],
+        lf_peak_hz=peaks["lf"],
+        hf_peak_hz=peaks["hf"],
+        parameters=p,
+        notes=tuple(notes),
+        freq_hz=freq,
+        psd_ms2_hz=psd,
+    )
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else _NAN
+
+
+# --------------------------------------------------------------------------- nonlinear
+
+
+def nonlinear(
+    rr_ms: Any,
+    *,
+    dfa_short: tuple[int, int] = (4, 16),
+    dfa_long: tuple[int, int] = (16, 64),
+    sampen_m: int = 2,
+    sampen_r: float = 0.2,
+) -> Nonlinear:
+    """Poincaré SD1/SD2 (ms), DFA alpha1/alpha2 and sample entropy of NN intervals (ms).
+
+    ``dfa_short`` (default 4-16 beats) and ``dfa_long`` (default 16-64 beats): inclusive ranges
+    of box sizes for DFA (Peng 1995: non-overlapping boxes, linear detrending in each, every
+    integer size). ``sampen_m`` (default 2): template length; ``sampen_r`` (default 0.2):
+    tolerance as a fraction of SDNN, with Chebyshev distance and matches at ``<= r``.
+    """
+    params = _nonlinear_parameters(dfa_short, dfa_long, sampen_m, sampen_r)
+    return _nonlinear(_nn_array(rr_ms), params)
+
+
+def _dfa_fluctuation(y: np.ndarray, n: int) -> float:
+    """RMS of the profile ``y`` around a line fitted in each non-overlapping box of ``n``."""
+    boxes = y[: (y.size // n) * n].reshape(-1, n)
+    xc = np.arange(n) - (n - 1) / 2.0
+    slopes = boxes @ xc / np.dot(xc, xc)
+    resid = boxes - boxes.mean(axis=1, keepdims=True) - slopes[:, None] * xc
+    return float(np.sqrt(np.mean(resid * resid)))
+
+
+def _dfa_alpha(y: np.ndarray, sizes: tuple[int, int]) -> float:
+    n = np.arange(sizes[0], sizes[1] + 1)
+    f = np.array([_dfa_fluctuation(y, int(k)) for k in n])
+    if np.any(f <= 0):
+        return _NAN
+    return float(np.polyfit(np.log10(n), np.log10(f), 1)[0])
+
+
+def _pair_count(templates: np.ndarray, r: float) -> int:
+    """Unordered pairs of distinct rows within Chebyshev distance ``r`` (inclusive)."""
+    # Quantised RR (1 ms, 1/1024 s) repeats templates: count unique rows with weights.
+    unique, counts = np.unique(templates, axis=0, return_counts=True)
+    w = counts.astype(np.float64)
+    tree = cKDTree(unique, leafsize=16, balanced_tree=False)
+    ordered = tree.count_neighbors(tree, r, p=np.inf, weights=(w, w))
+    return round((ordered - templates.shape[0]) / 2.0)
+
+
+def _sample_entropy(rr: np.ndarray, m: int, r: float) -> tuple[float, int, int]:
+    """SampEn(m, r) of ``rr`` with its match counts (A for length m+1, B for length m).
+
+    Both counts run over the same N - m template start points (Richman & Moorman 2000). Pairs are
+    counted with a KD-tree (Chebyshev metric) rather than the O(N²) comparison of all pairs.
+    """
+    n = rr.size - m
+    windows = np.lib.stride_tricks.sliding_window_view(rr, m + 1)[:n]
+    b = _pair_count(windows[:, :m], r)
+    a = _pair_count(windows, r)
+    value = -math.log(a / b) if a > 0 and b > 0 else _NAN
+    return value, a, b
+
+
+def _nonlinear(rr: np.ndarray, p: NonlinearParameters) -> Nonlinear:
+    n = rr.size
+    notes: list[str] = []
+    if n >= 3:
+        x, y = rr[:-1], rr[1:]
+        sd1 = float(np.std((y - x) / math.sqrt(2.0), ddof=1))
+        sd2 = float(np.std((y + x) / math.sqrt(2.0), ddof=1))
+    else:
+        sd1 = sd2 = _NAN
+        notes.append(f"sd1_ms, sd2_ms: need at least 3 beats (got {n})")
+    profile = np.cumsum(rr - rr.mean()) if n else rr
+    alphas = []
+    for name, sizes in (("dfa_alpha1", p.dfa_short), ("dfa_alpha2", p.dfa_long)):
+        if n >= 2 * sizes[1]:
+            alphas.append(_dfa_alpha(profile, sizes))
+            if math.isnan(alphas[-1]):
+                notes.append(f"{name}: zero fluctuation in some box size (constant intervals)")
+        else:
+            alphas.append(_NAN)
+            notes.append(f"{name}: need at least {2 * sizes[1]} beats, two boxes of "
+                         f"{sizes[1]} (got {n})")
+    sampen = _NAN
+    if n >= p.sampen_m + 3:
+        sampen, a, b = _sample_entropy(rr, p.sampen_m, p.sampen_r * float(rr.std(ddof=1)))
+        if math.isnan(sampen):
+            notes.append(f"sampen: no template matches (A={a}, B={b}), entropy undefined")
+    else:
+        notes.append(f"sampen: need at least {p.sampen_m + 3} beats (got {n})")
+    return Nonlinear(
+        sd1_ms=sd1,
+        sd2_ms=sd2,
+        sd2_sd1=_ratio(sd2, sd1),
+        dfa_alpha1=alphas[0],
+        dfa_alpha2=alphas[1],
+        sampen=sampen,
+        parameters=p,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- all together
+
+
+def analyze(
+    rr_ms: Any,
+    *,
+    hr_average_beats: int = 5,
+    histogram_bin_ms: float = 1000.0 / 128.0,
+    method: SpectrumMethod = "welch",
+    detrend: Detrend = "none",
+    smoothness_lambda: float = 500.0,
+    resample_hz: float = 4.0,
+    welch_window_s: float = 256.0,
+    welch_overlap: float = 0.5,
+    points_per_hz: int = 256,
+    ar_order: int = 16,
+    vlf: Band = (0.0, 0.04),
+    lf: Band = (0.04, 0.15),
+    hf: Band = (0.15, 0.4),
+    min_band_cycles: float = 2.0,
+    dfa_short: tuple[int, int] = (4, 16),
+    dfa_long: tuple[int, int] = (16, 64),
+    sampen_m: int = 2,
+    sampen_r: float = 0.2,
+) -> HrvResult:
+    """Time, frequency and nonlinear HRV of NN intervals ``rr_ms`` (ms).
+
+    Each keyword is the one of :func:`time_domain`, :func:`frequency_domain` or
+    :func:`nonlinear`, with the same default.
+    """
+    rr = _nn_array(rr_ms)
+    return HrvResult(
+        time=time_domain(rr, hr_average_beats=hr_average_beats,
+                         histogram_bin_ms=histogram_bin_ms),
+        frequency=frequency_domain(
+            rr, method=method, detrend=detrend, smoothness_lambda=smoothness_lambda,
+            resample_hz=resample_hz, welch_window_s=welch_window_s,
+            welch_overlap=welch_overlap, points_per_hz=points_per_hz, ar_order=ar_order,
+            vlf=vlf, lf=lf, hf=hf, min_band_cycles=min_band_cycles),
+        nonlinear=nonlinear(rr, dfa_short=dfa_short, dfa_long=dfa_long, sampen_m=sampen_m,
+                            sampen_r=sampen_r),
+    )
+
+
+def sliding_windows(
+    rr_ms: Any,
+    window_s: float = 300.0,
+    step_s: float = 30.0,
+    *,
+    include_nonlinear: bool = False,
+    hr_average_beats: int = 5,
+    histogram_bin_ms: float = 1000.0 / 128.0,
+    method: SpectrumMethod = "welch",
+    detrend: Detrend = "none",
+    smoothness_lambda: float = 500.0,
+    resample_hz: float = 4.0,
+    welch_window_s: float = 256.0,
+    welch_overlap: float = 0.5,
+    points_per_hz: int = 256,
+    ar_order: int = 16,
+    vlf: Band = (0.0, 0.04),
+    lf: Band = (0.04, 0.15),
+    hf: Band = (0.15, 0.4),
+    min_band_cycles: float = 2.0,
+    dfa_short: tuple[int, int] = (4, 16),
+    dfa_long: tuple[int, int] = (16, 64),
+    sampen_m: int = 2,
+    sampen_r: float = 0.2,
+) -> tuple[WindowResult, ...]:
+    """HRV of windows of ``window_s`` seconds (default 300) every ``step_s`` (default 30).
+
+    Window ``k`` covers ``[k * step_s, k * step_s + window_s)`` on the time axis (s since the
+    recording began, i.e. before the first interval) and holds the beats that end inside it;
+    windows run while they fit in the recording. Each window is analysed on its own, exactly as
+    :func:`time_domain` and :func:`frequency_domain` would analyse its beats.
+    ``include_nonlinear`` (default False) adds :func:`nonlinear` per window, which costs more.
+    Other keywords are those of :func:`analyze`.
+    """
+    if window_s <= 0 or step_s <= 0:
+        raise ValueError("window_s and step_s must be positive")
+    rr = _nn_array(rr_ms)
+    tp = _time_parameters(hr_average_beats, histogram_bin_ms)
+    fp = _frequency_parameters(
+        method=method, detrend=detrend, smoothness_lambda=smoothness_lambda,
+        resample_hz=resample_hz, welch_window_s=welch_window_s, welch_overlap=welch_overlap,
+        points_per_hz=points_per_hz, ar_order=ar_order, vlf=tuple(vlf), lf=tuple(lf),
+        hf=tuple(hf), min_band_cycles=min_band_cycles)
+    nlp = _nonlinear_parameters(dfa_short, dfa_long, sampen_m, sampen_r)
+    t = np.cumsum(rr) / 1000.0
+    total = float(t[-1]) if rr.size else 0.0
+    count = math.floor((total - window_s) / step_s + 1e-9) + 1 if total >= window_s else 0
+    starts = np.arange(count) * step_s
+    first = np.searchsorted(t, starts, side="left")
+    last = np.searchsorted(t, starts + window_s, side="left")
+    out = []
+    for start, i, j in zip(starts.tolist(), first.tolist(), last.tolist()):
+        seg = rr[i:j]
+        out.append(WindowResult(
+            start_s=start,
+            end_s=start + window_s,
+            n_beats=j - i,
+            time=_time_domain(seg, tp),
+            frequency=_frequency_domain(seg, fp),
+            nonlinear=_nonlinear(seg, nlp) if include_nonlinear else None,
+        ))
+    return tuple(out)

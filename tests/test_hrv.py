@@ -1,0 +1,432 @@
+"""Tests of biobreath.hrv: Kubios's published figures, known signals, exact counts, edge cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import interpolate, signal
+
+from biobreath import hrv
+
+DATA = Path(__file__).parent / "data"
+
+
+def systole_rr() -> np.ndarray:
+    """systole's rr.txt (ms); see tests/data/README.md."""
+    return np.loadtxt(DATA / "systole_rr.txt", delimiter=",", skiprows=1)[:, 1]
+
+
+def tachogram(duration_s: float, components: list[tuple[float, float]], *, mean_ms: float = 900.0,
+              jitter_ms: float = 0.0, seed: int = 0) -> np.ndarray:
+    """RR intervals (ms) whose value at each beat's time is ``mean + sum(A sin(2 pi f t))``.
+
+    ``components`` holds (amplitude ms, frequency Hz) pairs; each interval is the curve taken at
+    its own end time (solved by fixed-point iteration), plus optional Gaussian jitter.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[float] = []
+    t = 0.0
+    while t < duration_s:
+        rr = mean_ms
+        for _ in range(6):
+            end = t + rr / 1000.0
+            rr = mean_ms + sum(a * math.sin(2 * math.pi * f * end) for a, f in components)
+        rr += rng.normal(0.0, jitter_ms) if jitter_ms else 0.0
+        out.append(rr)
+        t += rr / 1000.0
+    return np.array(out)
+
+
+def rel(ours: float, reference: float) -> float:
+    return abs(ours - reference) / abs(reference)
+
+
+# --------------------------------------------------------------------------- Kubios reference
+
+
+class TestKubiosReference:
+    """Kubios HRV 2.2's figures for systole's rr.txt, as published in systole's tests."""
+
+    result = hrv.analyze(systole_rr())
+
+    @pytest.mark.parametrize(("key", "kubios"), [
+        ("mean_rr_ms", 883.24),
+        ("sdnn_ms", 84.691),
+        ("rmssd_ms", 45.545),
+        ("pnn50_pct", 26.230),
+        ("sd1_ms", 32.273),
+        ("sd2_ms", 115.38),
+    ])
+    def test_time_domain_and_poincare_within_0_05_percent(self, key: str, kubios: float) -> None:
+        assert rel(self.result.as_dict()[key], kubios) < 5e-4
+
+    def test_nn50_exact(self) -> None:
+        assert self.result.time.nn50 == 64
+
+    @pytest.mark.parametrize(("key", "kubios"), [
+        ("vlf_ms2", 4504.4),
+        ("lf_ms2", 2393.9),
+        ("hf_ms2", 566.30),
+        ("total_power_ms2", 7465.0),
+        ("vlf_pct", 60.341),
+        ("lf_pct", 32.068),
+        ("hf_pct", 7.5861),
+        ("lf_nu", 80.860),
+        ("hf_nu", 19.129),
+        ("lf_hf", 4.227),
+    ])
+    def test_band_powers_within_3_percent(self, key: str, kubios: float) -> None:
+        assert rel(self.result.as_dict()[key], kubios) < 0.03
+
+    @pytest.mark.parametrize(("key", "kubios"), [
+        ("vlf_peak_hz", 0.031250),
+        ("lf_peak_hz", 0.066406),
+        ("hf_peak_hz", 0.31250),
+    ])
+    def test_peaks_exactly_on_the_kubios_grid(self, key: str, kubios: float) -> None:
+        peak = self.result.as_dict()[key]
+        assert peak * 256 == round(kubios * 256)
+
+    def test_linear_detrending_also_within_3_percent(self) -> None:
+        f = hrv.frequency_domain(systole_rr(), detrend="linear")
+        for ours, kubios in ((f.vlf_ms2, 4504.4), (f.lf_ms2, 2393.9), (f.hf_ms2, 566.30),
+                             (f.total_power_ms2, 7465.0)):
+            assert rel(ours, kubios) < 0.03
+
+    def test_no_notes_for_a_216_s_record(self) -> None:
+        assert self.result.notes == ()
+
+
+# --------------------------------------------------------------------------- time domain
+
+
+def test_pnn50_counts_differences_strictly_above_50_over_n_minus_1() -> None:
+    td = hrv.time_domain([800.0, 850.0, 900.0, 820.0, 870.0])  # diffs 50, 50, -80, 50
+    assert td.nn50 == 1
+    assert td.pnn50_pct == pytest.approx(25.0)
+
+
+def test_time_domain_by_hand() -> None:
+    rr = np.array([1000.0, 500.0, 1000.0, 500.0, 1000.0, 600.0])
+    td = hrv.time_domain(rr)
+    d = np.diff(rr)
+    assert td.mean_rr_ms == pytest.approx(rr.mean())
+    # Mean HR is the mean of instantaneous rates, not 60000 / mean RR.
+    assert td.mean_hr_bpm == pytest.approx(np.mean(60000.0 / rr))
+    assert td.mean_hr_bpm != pytest.approx(60000.0 / rr.mean())
+    assert td.sdnn_ms == pytest.approx(np.std(rr, ddof=1))
+    assert td.rmssd_ms == pytest.approx(math.sqrt(np.mean(d**2)))
+    assert td.sdsd_ms == pytest.approx(np.std(d, ddof=1))
+
+
+def test_min_max_hr_average_five_beats() -> None:
+    # One 400 ms beat (150 bpm) among 1000 ms beats (60 bpm): averaged over 5 beats it is 78 bpm.
+    rr = np.full(20, 1000.0)
+    rr[10] = 400.0
+    td = hrv.time_domain(rr)
+    assert td.max_hr_bpm == pytest.approx((4 * 60.0 + 150.0) / 5)
+    assert td.min_hr_bpm == pytest.approx(60.0)
+    assert hrv.time_domain(rr, hr_average_beats=1).max_hr_bpm == pytest.approx(150.0)
+
+
+def test_triangular_index_uses_1_128_s_bins() -> None:
+    # 7.8125 ms bins: 800, 801 and 804 fall in [796.875, 804.6875), 805 and 810 in the next.
+    rr = np.array([800.0, 801.0, 804.0, 805.0, 810.0, 900.0])
+    assert hrv.time_domain(rr).hrv_triangular_index == pytest.approx(6 / 3)
+    assert hrv.time_domain(rr, histogram_bin_ms=20.0).hrv_triangular_index == pytest.approx(6 / 5)
+
+
+# --------------------------------------------------------------------------- frequency domain
+
+
+@pytest.mark.parametrize("method", ["welch", "lomb", "ar"])
+def test_sinusoids_on_the_grid_give_their_frequency_and_power(method: str) -> None:
+    # 30 ms at 25/256 Hz (LF) and 20 ms at 64/256 Hz (HF): powers A²/2 = 450 and 200 ms².
+    rr = tachogram(600.0, [(30.0, 25 / 256), (20.0, 64 / 256)], jitter_ms=5.0)
+    f = hrv.frequency_domain(rr, method=method)
+    assert f.lf_peak_hz == 25 / 256
+    assert f.hf_peak_hz == pytest.approx(64 / 256, abs=1 / 256)
+    # 5 ms of white jitter adds a few ms² to each band.
+    assert f.lf_ms2 == pytest.approx(450.0, rel=0.05)
+    assert f.hf_ms2 == pytest.approx(200.0 + 10.0, rel=0.1)
+    assert f.vlf_ms2 < 5.0
+
+
+@pytest.mark.parametrize("method", ["welch", "lomb", "ar"])
+def test_sinusoid_off_the_grid_peaks_within_one_bin(method: str) -> None:
+    rr = tachogram(600.0, [(30.0, 0.1)], jitter_ms=5.0, seed=1)
+    f = hrv.frequency_domain(rr, method=method)
+    assert abs(f.lf_peak_hz - 0.1) <= 1 / 256
+    assert f.lf_ms2 == pytest.approx(450.0, rel=0.05)
+
+
+def test_lomb_uses_angular_frequencies() -> None:
+    # Passing Hz where scipy expects rad/s would put a 0.2 Hz wave near 0.2 * 2 pi = 1.26 "Hz"
+    # and leave almost nothing at 0.2 Hz.
+    rr = tachogram(300.0, [(25.0, 0.2)], mean_ms=1000.0)
+    f = hrv.frequency_domain(rr, method="lomb")
+    assert f.hf_peak_hz == pytest.approx(0.2, abs=1 / 256)
+    assert f.hf_ms2 == pytest.approx(25.0**2 / 2, rel=0.05)
+
+
+def test_welch_matches_a_direct_fft_periodogram() -> None:
+    rr = tachogram(200.0, [(30.0, 0.1), (15.0, 0.3)], jitter_ms=10.0, seed=2)
+    f = hrv.frequency_domain(rr)
+    # The same steps written out: spline at 4 Hz, mean removed, periodic Hann, 1024-point FFT.
+    t = np.cumsum(rr) / 1000.0
+    grid = np.arange(t[0], t[-1] + 1e-9, 0.25)
+    x = interpolate.CubicSpline(t, rr)(grid)
+    x -= x.mean()
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(x.size) / x.size)
+    psd = np.abs(np.fft.rfft(x * w, 1024)) ** 2 / (4.0 * np.sum(w**2))
+    psd[1:-1] *= 2
+    freq = np.fft.rfftfreq(1024, 0.25)
+    np.testing.assert_allclose(f.freq_hz, freq)
+    np.testing.assert_allclose(f.psd_ms2_hz, psd, rtol=1e-9, atol=1e-9)
+    lf = (freq >= 0.04) & (freq < 0.15)
+    assert f.lf_ms2 == pytest.approx(psd[lf].sum() / 256)
+
+
+@pytest.mark.parametrize("overlap", [0.5, 0.0])
+def test_welch_averages_256_s_segments(overlap: float) -> None:
+    rr = tachogram(1200.0, [(30.0, 0.1)], jitter_ms=10.0, seed=3)
+    f = hrv.frequency_domain(rr, welch_overlap=overlap)
+    t = np.cumsum(rr) / 1000.0
+    grid = t[0] + np.arange(int((t[-1] - t[0]) * 4) + 1) / 4.0
+    x = interpolate.CubicSpline(t, rr)(grid)
+    _, psd = signal.welch(x - x.mean(), fs=4.0, window="hann", nperseg=1024,
+                          noverlap=int(1024 * overlap), nfft=1024, detrend=False)
+    np.testing.assert_allclose(f.psd_ms2_hz, psd)
+
+
+def test_smoothness_priors_banded_solution_equals_the_dense_one() -> None:
+    rng = np.random.default_rng(4)
+    x = np.cumsum(rng.normal(size=300))
+    lam = 50.0
+    d2 = np.diff(np.eye(300), n=2, axis=0)
+    dense = np.linalg.solve(np.eye(300) + lam**2 * d2.T @ d2, x)
+    np.testing.assert_allclose(hrv.smoothness_priors_trend(x, lam), dense, rtol=1e-8, atol=1e-8)
+
+
+def test_smoothness_priors_removes_vlf_but_keeps_lf() -> None:
+    # A 0.01 Hz wave of 60 ms on top of a 0.1 Hz wave of 30 ms.
+    rr = tachogram(600.0, [(60.0, 0.01), (30.0, 0.1)], jitter_ms=5.0, seed=5)
+    raw = hrv.frequency_domain(rr)
+    detrended = hrv.frequency_domain(rr, detrend="smoothness_priors")
+    assert raw.vlf_ms2 > 1000.0
+    assert detrended.vlf_ms2 < 0.05 * raw.vlf_ms2
+    assert detrended.lf_ms2 == pytest.approx(raw.lf_ms2, rel=0.1)
+    assert detrended.parameters.detrend == "smoothness_priors"
+
+
+def test_linear_detrending_removes_a_ramp() -> None:
+    rr = tachogram(600.0, [(30.0, 0.1)], jitter_ms=5.0, seed=6)
+    ramp = rr + np.linspace(0.0, 150.0, rr.size)
+    assert hrv.frequency_domain(ramp).vlf_ms2 > 100.0
+    assert hrv.frequency_domain(ramp, detrend="linear").vlf_ms2 < 10.0
+
+
+def test_band_shares_and_normalised_units() -> None:
+    f = hrv.frequency_domain(tachogram(600.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=5.0))
+    assert f.total_power_ms2 == pytest.approx(f.vlf_ms2 + f.lf_ms2 + f.hf_ms2)
+    assert f.vlf_pct + f.lf_pct + f.hf_pct == pytest.approx(100.0)
+    assert f.lf_nu == pytest.approx(100.0 * f.lf_ms2 / (f.total_power_ms2 - f.vlf_ms2))
+    assert f.lf_nu + f.hf_nu == pytest.approx(100.0)
+    assert f.lf_hf == pytest.approx(f.lf_ms2 / f.hf_ms2)
+
+
+def test_spectrum_arrays_are_read_only() -> None:
+    f = hrv.frequency_domain(systole_rr())
+    with pytest.raises(ValueError):
+        f.psd_ms2_hz[0] = 1.0
+
+
+# --------------------------------------------------------------------------- nonlinear
+
+
+def brute_force_sampen(x: np.ndarray, m: int, r: float) -> float:
+    n = x.size - m
+    a = b = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if np.max(np.abs(x[i:i + m] - x[j:j + m])) <= r:
+                b += 1
+                if abs(x[i + m] - x[j + m]) <= r:
+                    a += 1
+    return -math.log(a / b)
+
+
+@pytest.mark.parametrize("quantised", [False, True])
+def test_sample_entropy_equals_the_pairwise_count(quantised: bool) -> None:
+    rng = np.random.default_rng(7)
+    rr = 850.0 + np.cumsum(rng.normal(0.0, 15.0, 300)) * 0.3 + rng.normal(0.0, 20.0, 300)
+    if quantised:
+        rr = np.round(rr / 8.0) * 8.0  # coarse steps: many ties, distances exactly at r
+    r = 0.2 * np.std(rr, ddof=1)
+    if quantised:
+        r = 8.0  # matches at exactly r must count (<= r)
+        result = hrv.nonlinear(rr, sampen_r=r / np.std(rr, ddof=1))
+    else:
+        result = hrv.nonlinear(rr)
+    assert result.sampen == pytest.approx(brute_force_sampen(rr, 2, r), rel=1e-12)
+
+
+def test_sample_entropy_of_white_noise_is_high_and_of_a_sine_low() -> None:
+    rng = np.random.default_rng(8)
+    noise = 800.0 + rng.normal(0.0, 50.0, 2000)
+    sine = 800.0 + 50.0 * np.sin(2 * np.pi * np.arange(2000) / 20.0)
+    assert hrv.nonlinear(noise).sampen == pytest.approx(2.2, abs=0.15)  # -ln P(match), r=0.2 SD
+    assert hrv.nonlinear(sine).sampen < 0.3
+
+
+def naive_dfa(x: np.ndarray, sizes: range) -> float:
+    y = np.cumsum(x - x.mean())
+    fluct = []
+    for n in sizes:
+        resid = []
+        for k in range(y.size // n):
+            box = y[k * n:(k + 1) * n]
+            fit = np.polyval(np.polyfit(np.arange(n), box, 1), np.arange(n))
+            resid.extend(box - fit)
+        fluct.append(math.sqrt(np.mean(np.square(resid))))
+    return float(np.polyfit(np.log(list(sizes)), np.log(fluct), 1)[0])
+
+
+def test_dfa_matches_a_naive_loop_and_known_exponents() -> None:
+    rng = np.random.default_rng(9)
+    white = 800.0 + rng.normal(0.0, 30.0, 4096)
+    brown = 800.0 + np.cumsum(rng.normal(0.0, 3.0, 4096))
+    nl = hrv.nonlinear(white)
+    assert nl.dfa_alpha1 == pytest.approx(naive_dfa(white, range(4, 17)), rel=1e-9)
+    assert nl.dfa_alpha2 == pytest.approx(naive_dfa(white, range(16, 65)), rel=1e-9)
+    assert nl.dfa_alpha1 == pytest.approx(0.5, abs=0.1)
+    assert nl.dfa_alpha2 == pytest.approx(0.5, abs=0.1)
+    assert hrv.nonlinear(brown).dfa_alpha2 == pytest.approx(1.5, abs=0.1)
+
+
+def test_poincare_sd1_sd2_by_hand() -> None:
+    rr = np.array([800.0, 820.0, 790.0, 850.0, 830.0, 810.0])
+    x, y = rr[:-1], rr[1:]
+    nl = hrv.nonlinear(rr)
+    assert nl.sd1_ms == pytest.approx(np.std((y - x) / math.sqrt(2), ddof=1))
+    assert nl.sd2_ms == pytest.approx(np.std((y + x) / math.sqrt(2), ddof=1))
+    assert nl.sd2_sd1 == pytest.approx(nl.sd2_ms / nl.sd1_ms)
+
+
+# --------------------------------------------------------------------------- short and bad input
+
+
+def test_too_few_beats_gives_nan_with_reasons_and_keeps_the_rest() -> None:
+    result = hrv.analyze([800.0, 810.0, 790.0])
+    d = result.as_dict()
+    assert d["mean_rr_ms"] == pytest.approx(800.0)
+    assert d["rmssd_ms"] == pytest.approx(math.sqrt((10.0**2 + 20.0**2) / 2))
+    assert d["sd1_ms"] > 0
+    for key in ("min_hr_bpm", "max_hr_bpm", "lf_ms2", "hf_peak_hz", "dfa_alpha1", "sampen"):
+        assert math.isnan(d[key]), key
+    notes = " | ".join(result.notes)
+    for word in ("min_hr_bpm", "frequency domain", "dfa_alpha1", "dfa_alpha2", "sampen"):
+        assert word in notes
+
+
+def test_a_short_record_reports_hf_but_not_lf_or_vlf() -> None:
+    rr = tachogram(30.0, [(20.0, 0.25)])  # 2 cycles of 0.04 Hz need 50 s
+    f = hrv.frequency_domain(rr)
+    assert math.isnan(f.vlf_ms2) and math.isnan(f.lf_ms2) and math.isnan(f.lf_nu)
+    assert f.hf_ms2 > 0
+    assert [n.split(":")[0] for n in f.notes] == ["vlf", "lf"]
+
+
+def test_constant_intervals_give_zeros_and_reasons_for_the_undefined() -> None:
+    result = hrv.analyze(np.full(400, 800.0))
+    assert result.time.sdnn_ms == 0.0 and result.time.rmssd_ms == 0.0
+    assert result.frequency.total_power_ms2 == 0.0
+    assert math.isnan(result.frequency.lf_nu)
+    assert result.nonlinear.sampen == 0.0  # every template matches at r = 0
+    assert math.isnan(result.nonlinear.dfa_alpha1)
+    notes = " | ".join(result.notes)
+    assert "dfa_alpha1" in notes
+    assert "zero spectral power" in notes
+
+
+def test_empty_input_is_all_nan_not_an_error() -> None:
+    result = hrv.analyze([])
+    assert math.isnan(result.time.mean_rr_ms)
+    assert result.notes
+
+
+@pytest.mark.parametrize("bad", [
+    [800.0, float("nan"), 810.0],
+    [800.0, float("inf")],
+    [800.0, 0.0, 810.0],
+    [800.0, -5.0],
+    [[800.0, 810.0]],
+])
+def test_unusable_intervals_raise_one_line_value_errors(bad: list) -> None:
+    for fn in (hrv.analyze, hrv.time_domain, hrv.frequency_domain, hrv.nonlinear,
+               hrv.sliding_windows):
+        with pytest.raises(ValueError) as err:
+            fn(bad)
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"method": "fft"},
+    {"detrend": "quadratic"},
+    {"lf": (0.15, 0.04)},
+    {"hf": (0.15, 3.0)},
+    {"welch_overlap": 1.0},
+    {"welch_window_s": 512.0},
+    {"points_per_hz": 100, "resample_hz": 4.01},
+])
+def test_bad_spectral_settings_raise(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        hrv.frequency_domain(systole_rr(), **kwargs)
+
+
+# --------------------------------------------------------------------------- results and windows
+
+
+def test_as_dict_has_exactly_the_metric_keys_and_the_parameters() -> None:
+    result = hrv.analyze(systole_rr(), detrend="linear", sampen_r=0.15)
+    d = result.as_dict()
+    assert list(d) == [
+        "mean_rr_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "sdnn_ms", "rmssd_ms",
+        "sdsd_ms", "nn50", "pnn50_pct", "hrv_triangular_index",
+        "vlf_ms2", "lf_ms2", "hf_ms2", "total_power_ms2", "vlf_pct", "lf_pct", "hf_pct",
+        "lf_nu", "hf_nu", "lf_hf", "vlf_peak_hz", "lf_peak_hz", "hf_peak_hz",
+        "sd1_ms", "sd2_ms", "sd2_sd1", "dfa_alpha1", "dfa_alpha2", "sampen",
+        "parameters",
+    ]
+    assert d["parameters"]["frequency_domain"]["detrend"] == "linear"
+    assert d["parameters"]["nonlinear"]["sampen_r"] == 0.15
+    assert d["parameters"]["time_domain"]["hr_average_beats"] == 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.time.sdnn_ms = 0.0  # type: ignore[misc]
+
+
+def test_sliding_windows_analyse_each_window_on_its_own() -> None:
+    rr = tachogram(900.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=10.0, seed=10)
+    windows = hrv.sliding_windows(rr, 300.0, 60.0)
+    total_s = rr.sum() / 1000.0
+    assert len(windows) == math.floor((total_s - 300.0) / 60.0) + 1
+    t = np.cumsum(rr) / 1000.0
+    for w in (windows[0], windows[len(windows) // 2], windows[-1]):
+        inside = rr[(t >= w.start_s) & (t < w.end_s)]
+        assert w.n_beats == inside.size
+        assert w.time == hrv.time_domain(inside)
+        assert w.frequency == hrv.frequency_domain(inside)
+        np.testing.assert_array_equal(w.frequency.psd_ms2_hz,
+                                      hrv.frequency_domain(inside).psd_ms2_hz)
+        assert w.nonlinear is None
+    with_nl = hrv.sliding_windows(rr, 300.0, 300.0, include_nonlinear=True, dfa_long=(8, 32))
+    first = rr[t < 300.0]
+    assert with_nl[0].nonlinear == hrv.nonlinear(first, dfa_long=(8, 32))
+
+
+def test_sliding_windows_shorter_recording_than_a_window_gives_none() -> None:
+    assert hrv.sliding_windows(np.full(100, 800.0), 300.0, 30.0) == ()
