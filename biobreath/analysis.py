@@ -18,7 +18,10 @@ import numpy as np
 from biobreath import artifacts, hrv
 from biobreath.coherence import CoherenceParams, coherence_series
 from biobreath.errors import BiobreathError
+from biobreath.pacer import Pacer
+from biobreath.protocols import BreathingProtocol
 from biobreath.readers import RRRecording, read_rr
+from biobreath.resonance import ResonanceAssessment, assess, resonance_criteria
 
 ArtifactMode = Literal["auto", "none"]
 
@@ -37,6 +40,12 @@ class FileAnalysis:
     coherence_mean: float
     coherence_params: CoherenceParams
     artifact_params: artifacts.ArtifactParams
+    correction: artifacts.Correction | None  # None with artifact_mode "none"
+    nn_time_s: np.ndarray                    # end time (s) of each NN interval
+    nn_ms: np.ndarray
+    raw_time_s: np.ndarray                   # the recorded intervals, as read
+    raw_rr_ms: np.ndarray
+    resonance: ResonanceAssessment | None    # for sessions with paced steps
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -53,6 +62,8 @@ class FileAnalysis:
         out["coherence_mean"] = self.coherence_mean
         out = {k: _finite_or_none(v) for k, v in out.items()}
         out["notes"] = list(self.notes)
+        if self.resonance is not None:
+            out["resonance"] = resonance_json(self.resonance)
         out["parameters"] = {"artifacts": {"mode": self.artifact_mode,
                                            **_jsonable(asdict(self.artifact_params))},
                              **params, "coherence": asdict(self.coherence_params)}
@@ -71,38 +82,125 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
+def _nn(rec: RRRecording, mode: ArtifactMode, params: artifacts.ArtifactParams
+        ) -> tuple[np.ndarray, float, artifacts.Correction | None]:
+    """NN intervals (ms), the artifact percentage and the correction made."""
+    rr = rec.rr_ms
+    if mode == "auto":
+        corr = artifacts.correct(rr, params)
+        return corr.rr_ms, corr.detection.artifact_pct, corr
+    if mode == "none":
+        return rr, float(100.0 * artifacts.out_of_range(rr, params.bounds_ms).mean()), None
+    raise ValueError(f"artifact_mode must be 'auto' or 'none', got {mode!r}")
+
+
+def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> float:
+    scores = [c.score for c in coherence_series(t, nn, params) if math.isfinite(c.score)]
+    return float(np.mean(scores)) if scores else math.nan
+
+
 def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
                       artifact_params: artifacts.ArtifactParams = artifacts.ArtifactParams(),
-                      coherence_params: CoherenceParams = CoherenceParams()) -> FileAnalysis:
-    """Analyse RR intervals read from a file (see :func:`biobreath.readers.read_rr`)."""
+                      coherence_params: CoherenceParams = CoherenceParams(),
+                      protocol: BreathingProtocol | None = None) -> FileAnalysis:
+    """Analyse RR intervals read from a file (see :func:`biobreath.readers.read_rr`).
+
+    With the ``protocol`` a session was breathed to, each paced step also gets Shaffer &
+    Meehan's resonance criteria (:mod:`biobreath.resonance`).
+    """
     rr = rec.rr_ms
     if rr.size == 0:
         raise BiobreathError(f"{rec.path}: the recording holds no beats")
-    if artifact_mode == "auto":
-        corr = artifacts.correct(rr, artifact_params)
-        nn, pct = corr.rr_ms, corr.detection.artifact_pct
-    elif artifact_mode == "none":
-        nn, pct = rr, float(100.0 * artifacts.out_of_range(rr, artifact_params.bounds_ms).mean())
-    else:
-        raise ValueError(f"artifact_mode must be 'auto' or 'none', got {artifact_mode!r}")
+    nn, pct, corr = _nn(rec, artifact_mode, artifact_params)
     try:
         result = hrv.analyze(nn)
     except ValueError as e:
         raise BiobreathError(f"{rec.path}: {e}") from None
-    # Beat times of the NN series on the recording's clock: the first beat's start, then NN sums.
-    t0 = float(rec.beat_time_s[0] - rr[0] / 1000.0)
-    scores = [c.score for c in coherence_series(t0 + np.cumsum(nn) / 1000.0, nn, coherence_params)]
-    finite = [s for s in scores if math.isfinite(s)]
+    # NN end times on the recording's clock: the first beat's start, then cumulative NN.
+    t = float(rec.beat_time_s[0] - rr[0] / 1000.0) + np.cumsum(nn) / 1000.0
+    resonance = _assess_protocol(t, nn, protocol, coherence_params) if protocol else None
     return FileAnalysis(
         path=rec.path, kind=rec.kind, n_beats=int(rr.size), duration_s=float(rr.sum() / 1000.0),
         artifact_mode=artifact_mode, artifact_pct=float(pct), hrv=result,
-        coherence_mean=float(np.mean(finite)) if finite else math.nan,
-        coherence_params=coherence_params, artifact_params=artifact_params)
+        coherence_mean=_coherence_mean(t, nn, coherence_params),
+        coherence_params=coherence_params, artifact_params=artifact_params, correction=corr,
+        nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance)
+
+
+def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
+                     params: CoherenceParams) -> ResonanceAssessment | None:
+    """Resonance criteria for every paced step of ``protocol`` that the beats cover."""
+    pacer = Pacer(protocol)
+    segments = pacer._segments
+    crit = []
+    for k, seg in enumerate(segments):
+        end = segments[k + 1].t0 if k + 1 < len(segments) else t[-1]
+        if seg.shape is None or end - seg.t0 < 2 * seg.period_s or seg.t0 >= t[-1]:
+            continue
+        grid = np.arange(seg.t0, end, 0.25)
+        crit.append(resonance_criteria(t, nn, grid, pacer.volume(grid), seg.shape.rate_bpm,
+                                       seg.t0, min(end, t[-1]), params=params))
+    return assess(crit) if crit else None
+
+
+def resonance_json(a: ResonanceAssessment) -> dict[str, Any]:
+    steps = [{k: _finite_or_none(v) for k, v in asdict(c).items()} | {"points": p}
+             for c, p in zip(a.criteria, a.points)]
+    return {"best_rate_bpm": a.best_rate_bpm, "steps": steps,
+            "method": "Shaffer & Meehan 2020: a point per criterion won (phase closest to 0, "
+                      "largest swing, LF power, LF peak, smoothness; fewest LF peaks)"}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnalysis:
+    """One window of a long recording: ``start_s`` to ``end_s`` on the NN time axis."""
+
+    start_s: float
+    end_s: float
+    n_beats: int
+    artifact_pct: float
+    hrv: hrv.HrvResult
+    coherence_mean: float
+
+    def as_json(self, path: Path) -> dict[str, Any]:
+        metrics = self.hrv.as_dict()
+        metrics.pop("parameters")
+        out = {"file": str(path), "window_start_s": self.start_s, "window_end_s": self.end_s,
+               "n_beats": self.n_beats, "duration_s": self.end_s - self.start_s,
+               "artifact_pct": self.artifact_pct, **metrics,
+               "coherence_mean": self.coherence_mean}
+        return {k: _finite_or_none(v) for k, v in out.items()} | {"notes": list(self.hrv.notes)}
+
+
+def analyze_windows(a: FileAnalysis, window_s: float, step_s: float) -> list[WindowAnalysis]:
+    """Every metric per window of ``window_s`` seconds every ``step_s`` seconds."""
+    if not (window_s > 0 and step_s > 0):
+        raise BiobreathError("--window and --step must be positive numbers of seconds")
+    windows = hrv.sliding_windows(a.nn_ms, window_s, step_s, include_nonlinear=True)
+    t_rel = np.cumsum(a.nn_ms) / 1000.0
+    flagged = np.zeros(a.nn_ms.size, bool)
+    if a.correction is not None:
+        flagged = ~a.correction.kept
+    out = []
+    for w in windows:
+        m = (t_rel >= w.start_s) & (t_rel < w.end_s)
+        result = hrv.HrvResult(w.time, w.frequency, w.nonlinear)
+        out.append(WindowAnalysis(
+            w.start_s, w.end_s, w.n_beats, float(100.0 * flagged[m].mean()) if m.any() else math.nan,
+            result, _coherence_mean(a.nn_time_s[m], a.nn_ms[m], a.coherence_params)))
+    return out
 
 
 def analyze_file(path: str | Path, *, artifact_mode: ArtifactMode = "auto") -> FileAnalysis:
-    """Read and analyse one session or RR file."""
-    return analyze_recording(read_rr(path), artifact_mode=artifact_mode)
+    """Read and analyse one session or RR file (sessions: with their protocol's steps)."""
+    rec = read_rr(path)
+    protocol = None
+    if rec.kind == "session":
+        from biobreath.recording import read_session
+        from biobreath.sources.replay import recorded_protocol
+
+        protocol = recorded_protocol(read_session(path))
+    return analyze_recording(rec, artifact_mode=artifact_mode, protocol=protocol)
 
 
 def _fmt(v: float, spec: str, unit: str = "") -> str:
@@ -128,5 +226,12 @@ def format_report(a: FileAnalysis) -> str:
         f"SampEn {_fmt(n.sampen, '.2f')}",
         f"  coherence    mean score {_fmt(a.coherence_mean, '.0f')} (0-100, 64 s windows every 5 s)",
     ]
+    if a.resonance is not None:
+        lines.append(f"  resonance    best rate {a.resonance.best_rate_bpm:g} breaths/min "
+                     "(Shaffer & Meehan criteria won, per paced step):")
+        for c, p in zip(a.resonance.criteria, a.resonance.points):
+            lines.append(f"    {c.rate_bpm:4.1f}/min  phase {_fmt(c.phase_deg, '+.0f', '°')}  "
+                         f"swing {_fmt(c.swing_bpm, '.1f', 'bpm')}  LF {_fmt(c.lf_power_ms2, '.0f', 'ms²')}"
+                         f"  smooth {_fmt(c.smoothness, '.2f')}  LF peaks {c.lf_peaks}  points {p}")
     lines += [f"  note: {note}" for note in a.notes]
     return "\n".join(lines)

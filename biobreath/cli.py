@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or s, optional header; or CSV with an 'rr' column).")
     a.add_argument("files", type=Path, nargs="+", metavar="FILE")
     a.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    a.add_argument("--artifacts", choices=["auto", "none"], default="auto",
+                   help="auto: detect and correct artifacts (Lipponen & Tarvainen 2019, as "
+                        "Kubios); none: analyse the intervals as recorded (default auto)")
+    a.add_argument("--window", type=_positive, metavar="S",
+                   help="analyse windows of S seconds (e.g. 300) instead of the whole file")
+    a.add_argument("--step", type=_positive, metavar="S",
+                   help="start a window every S seconds (default: the window length)")
+    a.add_argument("--plot", type=Path, metavar="PNG",
+                   help="write a report figure (tachogram, spectrum, Poincaré plot); with "
+                        "several files, each file's name is added before the suffix")
     return parser
 
 
@@ -103,21 +113,48 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("biobreath: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _analyze(args) -> int:
-    from biobreath.analysis import analyze_file, format_report
+    from biobreath.analysis import analyze_file, analyze_windows, format_report
 
+    if args.step is not None and args.window is None:
+        raise BiobreathError("--step needs --window")
     status = 0
     for f in args.files:
         try:
-            result = analyze_file(f)
+            result = analyze_file(f, artifact_mode=args.artifacts)
+            windows = (analyze_windows(result, args.window, args.step or args.window)
+                       if args.window else None)
+            if args.plot:
+                from biobreath.report import plot_report
+
+                plot = args.plot if len(args.files) == 1 else args.plot.with_name(
+                    f"{args.plot.stem}-{Path(f).stem}{args.plot.suffix}")
+                plot_report(result, plot)
         except BiobreathError as e:
             print(f"biobreath: {e}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        if args.json:
-            print(json.dumps(result.as_json(), allow_nan=False, default=str))
+        if windows is not None:
+            if not windows:
+                print(f"biobreath: {f}: shorter than one {args.window:g} s window",
+                      file=sys.stderr)
+                status = EXIT_ERROR
+            for w in windows:
+                if args.json:
+                    print(json.dumps(w.as_json(result.path), allow_nan=False))
+                else:
+                    t = w.hrv.time
+                    print(f"{f}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  {w.n_beats:5d} beats  "
+                          f"HR {t.mean_hr_bpm:5.1f}  SDNN {t.sdnn_ms:6.1f}  RMSSD {t.rmssd_ms:6.1f} ms  "
+                          f"LF/HF {w.hrv.frequency.lf_hf:5.2f}  coherence {w.coherence_mean:4.0f}")
+        elif args.json:
+            print(json.dumps(result.as_json(), allow_nan=False))
         else:
             print(format_report(result))
     return status

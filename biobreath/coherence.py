@@ -9,6 +9,8 @@ Spectrum used (all parameters in :class:`CoherenceParams`): the RR tachogram (ms
 time) resampled at 4 Hz by cubic spline, linear trend removed, periodic Hann window, periodogram zero-padded
 to 1024 points (0.0039 Hz bins), one-sided PSD in ms²/Hz.
 
+The same spectrum gives the live LF (0.04-0.15 Hz) peak frequency and power.
+
 The score is our own, transparent: ``score = 100 x peak / total = 100 x ratio / (1 + ratio)``,
 the share (percent) of heart-rate variability power concentrated in the breathing peak. HeartMath's
 level-1 thresholds (ratio 0.5 and 1.8) fall at scores 33 and 64.
@@ -37,6 +39,7 @@ class CoherenceParams:
     peak_band_hz: tuple[float, float] = (0.04, 0.26)
     peak_width_hz: float = 0.030
     total_band_hz: tuple[float, float] = (0.0033, 0.4)
+    lf_band_hz: tuple[float, float] = (0.04, 0.15)
     min_coverage: float = 0.75  # fraction of the window the beats must span (no extrapolation)
 
 
@@ -50,6 +53,8 @@ class CoherenceResult:
     peak_hz: float
     peak_power_ms2: float
     total_power_ms2: float
+    lf_peak_hz: float
+    lf_power_ms2: float
 
 
 def score_from_ratio(ratio: float | np.ndarray) -> float | np.ndarray:
@@ -88,7 +93,7 @@ def coherence(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
     rr_ms = np.asarray(rr_ms, dtype=float)
     t_start = t_end - params.window_s
     m = (beat_t >= t_start) & (beat_t <= t_end)
-    nan = CoherenceResult(t_end, math.nan, math.nan, math.nan, math.nan, math.nan)
+    nan = CoherenceResult(t_end, *[math.nan] * 7)
     if m.sum() < 8 or beat_t[m][-1] - beat_t[m][0] < params.min_coverage * params.window_s:
         return nan
     # Never extrapolate the tachogram: analyse only the span the beats cover.
@@ -105,7 +110,9 @@ def coherence(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
     if total <= 0 or total - peak <= 0:
         return nan
     ratio = peak / (total - peak)
-    return CoherenceResult(t_end, ratio, float(score_from_ratio(ratio)), float(freq[k]), peak, total)
+    lf = np.flatnonzero((freq >= params.lf_band_hz[0]) & (freq < params.lf_band_hz[1]))
+    return CoherenceResult(t_end, ratio, float(score_from_ratio(ratio)), float(freq[k]), peak, total,
+                           float(freq[lf[np.argmax(psd[lf])]]), float(psd[lf].sum() * df))
 
 
 def coherence_series(beat_t: np.ndarray, rr_ms: np.ndarray,

@@ -33,15 +33,16 @@ def summary_lines(s: SessionSummary) -> list[str]:
 class HeadlessPrinter(SessionListener):
     """Prints ``time  breath  rate  HR  swing  coherence`` once per breath, and link changes."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
-        print(f"{'time':>7}  {'breath':>6}  {'pace':>9}  {'HR':>9}  {'swing':>9}  coherence",
-              file=out)
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out = out or sys.stdout
+        print(f"{'time':>7}  {'breath':>6}  {'pace':>9}  {'HR':>9}  {'swing':>9}  {'phase':>6}  "
+              "coherence", file=out)
 
     def on_breath(self, r: BreathReport) -> None:
         pace = f"{r.rate_bpm:.1f}/min" if r.rate_bpm else "free"
         print(f"{_clock(r.t1):>7}  {r.n + 1:>6}  {pace:>9}  {_num(r.hr_bpm, '5.1f'):>5} bpm  "
-              f"{_num(r.swing_bpm, '5.1f'):>5} bpm  {_num(r.coherence_score, '3.0f'):>3} "
+              f"{_num(r.swing_bpm, '5.1f'):>5} bpm  {_num(r.phase_deg, '+4.0f'):>5}°  "
+              f"{_num(r.coherence_score, '3.0f'):>3} "
               f"{score_level(r.coherence_score)}", file=self.out, flush=True)
 
     def on_status(self, s: StrapStatus) -> None:

@@ -21,6 +21,7 @@ from biobreath.events import Battery, Beat, Contact, Event, Link, LinkState, Not
 from biobreath.live import BeatVerdict, LiveCore, LiveParams, LiveState
 from biobreath.pacer import Pacer
 from biobreath.recording import Recorder
+from biobreath.resonance import hr_breathing_phase
 from biobreath.sources.base import BeatSource
 
 
@@ -47,6 +48,7 @@ class BreathReport:
     hr_bpm: float
     swing_bpm: float
     coherence_score: float
+    phase_deg: float  # heart rate vs the pacer's breathing over the last 64 s (0 = in phase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,16 +249,25 @@ class Session:
 
     def _report_breath(self, n: int, t0: float, t1: float, rate: float | None) -> None:
         if self.primary is None:
-            report = BreathReport(n, t0, t1, rate, math.nan, math.nan, math.nan)
+            report = BreathReport(n, t0, t1, rate, math.nan, math.nan, math.nan, math.nan)
         else:
             s = self.straps[self.primary]
-            bt, rr, art = s.core.recent(t1 - t0 + 5.0)
-            m = (bt >= t0) & (bt < t1) & ~art
+            window = self.live_params.coherence.window_s
+            bt, rr, art = s.core.recent(window + 5.0, judged_only=True)
+            bt, rr = bt[~art], rr[~art]
+            m = (bt >= t0) & (bt < t1)
             hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
-            swing = s.core.breath_swing(t0, t1)
-            s.swing.add(swing)
+            phase = math.nan
+            # Phase over the last 64 s of this pace only (at least two breaths of it).
+            start = max(t1 - window, self.pacer.segment(t0).t0)
+            if rate is not None and t1 - start >= 2 * 60.0 / rate:
+                grid = np.arange(start, t1, 0.25)
+                phase = hr_breathing_phase(bt, rr, grid, self.pacer.volume(grid), rate / 60.0,
+                                           start, t1).phase_deg
             coh = s.core.state.coherence
-            report = BreathReport(n, t0, t1, rate, hr, swing, coh.score if coh else math.nan)
+            report = BreathReport(n, t0, t1, rate, hr, s.core.breath_swing(t0, t1),
+                                  coh.score if coh else math.nan, phase)
+            s.swing.add(report.swing_bpm)
         for li in self.listeners:
             li.on_breath(report)
 

@@ -100,3 +100,69 @@ def test_help_on_every_command():
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0
+
+
+ISSUE_KEYS = ("n_beats duration_s artifact_pct mean_rr_ms mean_hr_bpm min_hr_bpm max_hr_bpm sdnn_ms "
+              "rmssd_ms sdsd_ms nn50 pnn50_pct hrv_triangular_index vlf_ms2 lf_ms2 hf_ms2 "
+              "total_power_ms2 vlf_pct lf_pct hf_pct lf_nu hf_nu lf_hf vlf_peak_hz lf_peak_hz "
+              "hf_peak_hz sd1_ms sd2_ms dfa_alpha1 dfa_alpha2 sampen coherence_mean").split()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rec") / "assessment.sqlite"
+    assert main(["train", "--headless", "--speed", "max", "--protocol", "resonance-assessment",
+                 "--sim-seed", "4", "--out", str(out)]) == 0
+    return out
+
+
+def test_analyze_json_carries_every_metric_and_its_parameters(recorded, capsys):
+    capsys.readouterr()
+    rr = ROOT / "tests" / "data" / "systole_rr.txt"
+    code, out, err = _run(capsys, "analyze", "--json", str(recorded), str(rr))
+    assert code == 0, err
+    session, text = [json.loads(line) for line in out.splitlines()]
+    for obj in (session, text):
+        assert set(ISSUE_KEYS) <= set(obj)
+        assert obj["parameters"]["artifacts"]["mode"] == "auto"
+        assert obj["parameters"]["frequency_domain"]["welch_window_s"] == 256
+        assert obj["parameters"]["coherence"]["window_s"] == 64
+    assert text["n_beats"] == 245
+    assert 700 < session["n_beats"] < 900 and 700 < session["duration_s"] < 740
+    assert session["coherence_mean"] > text["coherence_mean"]
+    assert session["resonance"]["best_rate_bpm"] in (4.5, 5.0, 5.5, 6.0, 6.5)
+    assert len(session["resonance"]["steps"]) == 5
+
+
+def test_analyze_artifacts_none_and_windows(recorded, capsys):
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "analyze", "--json", "--artifacts", "none", str(recorded))
+    assert code == 0 and json.loads(out)["parameters"]["artifacts"]["mode"] == "none"
+    code, out, _ = _run(capsys, "analyze", "--json", "--window", "300", "--step", "60",
+                        str(recorded))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 7
+    assert [r["window_start_s"] for r in rows] == [0, 60, 120, 180, 240, 300, 360]
+    assert all(set(ISSUE_KEYS) <= set(r) for r in rows)
+
+
+def test_analyze_plot(recorded, tmp_path, capsys):
+    png = tmp_path / "report.png"
+    code, _, err = _run(capsys, "analyze", "--plot", str(png), str(recorded))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+
+
+def test_analyze_step_needs_window(recorded, capsys):
+    code, _, err = _run(capsys, "analyze", "--step", "30", str(recorded))
+    _one_line_error(code, err, "--step needs --window")
+
+
+def test_analyze_too_few_beats_gives_nan_with_reason(tmp_path, capsys):
+    f = tmp_path / "short.txt"
+    f.write_text("\n".join(["800", "810", "790", "805", "800", "795"]))
+    code, out, err = _run(capsys, "analyze", "--json", str(f))
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["rmssd_ms"] > 0 and obj["lf_ms2"] is None and obj["dfa_alpha2"] is None
+    assert any("LF" in n or "lf" in n for n in obj["notes"])

@@ -1,0 +1,87 @@
+"""Resonance metrics against straightforward computations on tachograms with known content."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.interpolate import CubicSpline
+from scipy.signal import csd
+
+from biobreath.resonance import (assess, count_peaks, hr_breathing_phase, resonance_criteria,
+                                 smoothness)
+
+
+def _beats_from_hr(hr_fn, seconds):
+    """Beats whose interval's HR equals hr_fn at the interval's midpoint (bpm)."""
+    t, ts, rr = 0.0, [], []
+    while t < seconds:
+        r = 60000.0 / hr_fn(t)
+        for _ in range(4):  # fixed point: r = 60000 / hr(t + r / 2)
+            r = 60000.0 / hr_fn(t + r / 2000)
+        t += r / 1000
+        ts.append(t)
+        rr.append(r)
+    return np.array(ts), np.array(rr)
+
+
+@pytest.mark.parametrize("lag_deg", [0.0, 30.0, -45.0, 90.0])
+def test_phase_matches_welch_cross_spectrum(lag_deg):
+    f = 0.1
+    lag = math.radians(lag_deg)
+    beat_t, rr = _beats_from_hr(lambda t: 65 + 8 * math.sin(2 * math.pi * f * t + lag), 200)
+    bt = np.arange(0, 200, 0.05)
+    vol = 0.5 + 0.5 * np.sin(2 * np.pi * f * bt)
+    ours = hr_breathing_phase(beat_t, rr, bt, vol, f, 20, 180)
+    # Independent: Welch cross-spectral density of the two 4 Hz series, one segment per 80 s.
+    grid = np.arange(20, 180, 0.25)
+    hr = CubicSpline(beat_t - rr / 2000, 60000 / rr)(grid)
+    br = np.interp(grid, bt, vol)
+    freqs, pxy = csd(br, hr, fs=4, nperseg=320, detrend="linear")
+    k = np.argmin(np.abs(freqs - f))
+    assert ours.phase_deg == pytest.approx(lag_deg, abs=2.0)
+    assert ours.phase_deg == pytest.approx(math.degrees(np.angle(pxy[k])), abs=2.0)
+    assert ours.hr_amplitude_bpm == pytest.approx(8.0, rel=0.05)
+
+
+def test_smoothness_is_variance_explained_by_the_breathing_sinusoid():
+    f = 0.09
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 3, 400)
+    beat_t, rr = _beats_from_hr(lambda t: 65 + 6 * math.sin(2 * math.pi * f * t)
+                                + noise[int(t)], 300)
+    s = smoothness(beat_t, rr, f, 10, 290)
+    grid = np.arange(10, 290, 0.25)
+    hr = CubicSpline(beat_t - rr / 2000, 60000 / rr)(grid)
+    y = hr - np.polyval(np.polyfit(grid, hr, 1), grid)
+    x = grid - 10
+    cols = [np.sin(2 * np.pi * f * x), np.cos(2 * np.pi * f * x),
+            np.sin(4 * np.pi * f * x), np.cos(4 * np.pi * f * x)]
+    a = np.array(cols).T
+    resid = y - a @ np.linalg.pinv(a) @ y
+    assert s == pytest.approx(1 - resid @ resid / (y @ y), rel=1e-6)
+    assert 0.3 < s < 0.95
+
+
+def test_count_peaks():
+    assert count_peaks(np.array([0, 1, 0, 5, 0, 0.2, 0])) == 2  # 0.2 is under 10 % of 5
+    assert count_peaks(np.array([0, 1, 0, 5, 0, 0.6, 0])) == 3
+
+
+def test_assessment_picks_the_rate_with_the_biggest_in_phase_swing():
+    crit = []
+    amp = {6.5: 5, 6.0: 7, 5.5: 10, 5.0: 8, 4.5: 6}
+    lag = {6.5: -40, 6.0: -20, 5.5: -3, 5.0: 15, 4.5: 30}
+    for rate in amp:
+        f = rate / 60
+        beat_t, rr = _beats_from_hr(
+            lambda t: 65 + amp[rate] * math.sin(2 * math.pi * f * t + math.radians(lag[rate])), 130)
+        bt = np.arange(0, 130, 0.05)
+        vol = 0.5 + 0.5 * np.sin(2 * np.pi * f * bt)
+        crit.append(resonance_criteria(beat_t, rr, bt, vol, rate, 5, 125))
+    result = assess(crit)
+    assert result.best_rate_bpm == 5.5
+    c55 = crit[2]
+    assert abs(c55.phase_deg) < 5 and c55.swing_bpm == pytest.approx(20, rel=0.1)
+    assert c55.lf_peaks == 1 and c55.smoothness > 0.95
+    assert abs(c55.lf_peak_hz - 5.5 / 60) < 0.005
+    assert result.points[2] >= 4
