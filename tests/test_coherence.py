@@ -81,3 +81,21 @@ def test_peak_to_trough():
     hr = 60 + 8 * np.sin(2 * np.pi * t / 10)
     assert peak_to_trough(t, hr, 0, 10) == pytest.approx(hr.max() - hr.min())
     assert math.isnan(peak_to_trough(t, hr, 20, 30))
+
+
+def test_offline_series_matches_the_live_computation():
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 20, 2000)
+    beat_t, rr = _beats(lambda t: 900 + 70 * math.sin(2 * math.pi * 0.09 * t) + noise[int(t)],
+                        seconds=1200)
+    keep = ~((beat_t > 500) & (beat_t < 530))  # a 30 s dropout: those windows go the exact way
+    beat_t, rr = beat_t[keep], rr[keep]
+    series = coherence_series(beat_t, rr)
+    live = [coherence(beat_t, rr, r.t) for r in series]
+    assert [r.t for r in series] == [r.t for r in live]
+    a = np.array([r.score for r in series])
+    b = np.array([r.score for r in live])
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    ok = np.isfinite(a)
+    assert np.max(np.abs(a[ok] - b[ok])) < 2.0  # score points (0-100)
+    assert np.mean(np.abs(a[ok] - b[ok])) < 0.5
