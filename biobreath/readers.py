@@ -19,6 +19,7 @@ from biobreath.errors import SessionFileError
 from biobreath.recording import is_session_file, read_session
 
 MAX_BYTES = 200 * 1024 * 1024  # a week of beats in text is ~5 MB; refuse absurd files early
+_TIME_COLUMNS = ("time", "t", "time_s", "t_s", "timestamp", "beat_time_s")
 _RR_COLUMNS = ("rr", "rr_ms", "rri", "ibi", "nni", "nn", "rr_s", "rr_interval", "rr (ms)")
 
 
@@ -83,6 +84,7 @@ def parse_rr_text(text: str, name: str = "<text>") -> tuple[np.ndarray, str]:
         else:
             body = rows[1:]
             seconds_hint = header[col].endswith("_s")
+            _check_times(header, body, name)
         raw = [r[col].strip() for r in body if len(r) > col and r[col].strip()]
     else:
         raw = [ln.split()[0] for ln in lines]
@@ -105,6 +107,21 @@ def parse_rr_text(text: str, name: str = "<text>") -> tuple[np.ndarray, str]:
         raise SessionFileError(f"{name}: RR values (median {med:g} ms) are outside the "
                                "physiological range 200-3000 ms; is the unit right?")
     return ms, "s" if seconds else "ms"
+
+
+def _check_times(header: list[str], body: list[list[str]], name: str) -> None:
+    """A CSV's time column, if it has one, must increase: otherwise rows are out of order."""
+    col = next((header.index(c) for c in _TIME_COLUMNS if c in header), None)
+    if col is None:
+        return
+    try:
+        times = np.array([float(r[col]) for r in body if len(r) > col and r[col].strip()])
+    except ValueError:
+        return  # clock-time strings: not ours to judge
+    bad = np.flatnonzero(np.diff(times) <= 0)
+    if bad.size:
+        raise SessionFileError(f"{name}: times are not increasing (row {bad[0] + 3}: "
+                               f"{times[bad[0] + 1]:g} after {times[bad[0]]:g})")
 
 
 def _is_number(s: str) -> bool:

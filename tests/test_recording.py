@@ -111,6 +111,8 @@ def test_rr_text_formats(text, unit, first):
     ("-800\n-900\n", "positive"),
     ("nan\n800\n", "finite"),
     ("a,b\n1,2\n", "RR column"),
+    ("time,rr\n0.8,800\n1.6,800\n1.2,800\n", "not increasing"),
+    ("0\n800\n", "positive"),
 ])
 def test_rr_text_rejects_nonsense(text, message):
     with pytest.raises(SessionFileError, match=message):
