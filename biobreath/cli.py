@@ -61,8 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="paced-breathing session with live feedback",
                        description="Run a paced-breathing session with live heart-rate feedback; "
                                    "the session is recorded as it happens.")
-    t.add_argument("--source", choices=["sim"], default="sim",
-                   help="beat source: sim = simulated strap (default)")
+    t.add_argument("--source", choices=["sim", "ble", "virtual"], default="sim",
+                   help="beat source: sim = simulated strap (default); ble = a Bluetooth "
+                        "heart-rate strap; virtual = a virtual Polar H10 reached over bleak "
+                        "and a simulated Bluetooth link (no hardware needed)")
+    t.add_argument("--device", action="append", default=[], metavar="NAME|ADDRESS",
+                   help="strap to connect to (repeat for several people at once); default: the "
+                        "last strap used, else the first one heard")
     t.add_argument("--protocol", default="coherence", metavar="NAME|PATH",
                    help="breathing protocol: a name from protocols/ or a .toml file "
                         "(default: coherence)")
@@ -82,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and window.")
     r.add_argument("file", type=Path, metavar="FILE", help="a biobreath session file")
     _add_view_args(r)
+
+    sc = sub.add_parser("scan", help="list nearby heart-rate straps",
+                        description="List Bluetooth devices advertising the Heart Rate Service.")
+    sc.add_argument("--virtual", action="store_true",
+                    help="scan the virtual radio (finds the virtual Polar H10)")
+    sc.add_argument("--timeout", type=_positive, default=5.0, metavar="S",
+                    help="how long to listen, seconds (default 5)")
 
     a = sub.add_parser("analyze", help="HRV analysis of session or RR files",
                        description="Analyse session files or RR text files (one RR per line in ms "
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "scan":
+            return _scan(args)
         return _run_session(args)
     except BiobreathError as e:
         print(f"biobreath: {e}", file=sys.stderr)
@@ -160,6 +174,47 @@ def _analyze(args) -> int:
     return status
 
 
+def _scan(args) -> int:
+    from biobreath.ble.scan import scan
+
+    found = asyncio.run(scan(args.timeout, virtual=args.virtual))
+    if not found:
+        print(f"no heart-rate straps heard in {args.timeout:g} s; is the strap worn (its "
+              "electrodes moist) and not connected to another app?")
+        return 0
+    print(f"{'name':<24} {'address':<20} {'signal':>7}  profile")
+    for r in found:
+        print(f"{r.name or '?':<24} {r.address:<20} {r.rssi:>4} dBm  {r.profile.name}")
+    return 0
+
+
+def _last_strap_file() -> Path:
+    from biobreath.recording import default_session_dir
+
+    return default_session_dir().parent / "last-strap.txt"
+
+
+def _strap_targets(args) -> list[str]:
+    """The straps to use: --device, else the last strap used (real Bluetooth only)."""
+    if args.device or args.source != "ble":
+        return list(args.device)
+    try:
+        last = _last_strap_file().read_text(encoding="utf-8").strip()
+    except OSError:
+        return []
+    return [last] if last else []
+
+
+def _remember_strap(session) -> None:
+    if session.source.kind == "ble" and session.primary:
+        try:
+            f = _last_strap_file()
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(session.primary + "\n", encoding="utf-8")
+        except OSError:
+            pass  # remembering is a convenience; the session itself is recorded
+
+
 def _has_display() -> bool:
     if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
         return True
@@ -169,7 +224,6 @@ def _has_display() -> bool:
 
 
 def _run_session(args) -> int:
-    from biobreath.clock import ScaledClock
     from biobreath.pacer import Pacer
     from biobreath.protocols import load_protocol
     from biobreath.recording import Recorder, default_session_path, read_session
@@ -189,36 +243,80 @@ def _run_session(args) -> int:
         duration = recorded_duration(data)
 
         def make_session(protocol):
-            return Session(ReplaySource(data), ScaledClock(args.speed), Pacer(protocol), None,
+            return Session(ReplaySource(data), _session_clock(args), Pacer(protocol), None,
                            duration_s=duration)
     else:
         from biobreath.physiology import SimParams
-        from biobreath.sources.sim import SimulatedStrap
 
         protocol = load_protocol(args.protocol)
         out = args.out
-
-        def make_session(protocol):
-            pacer = Pacer(protocol)
-            source = SimulatedStrap(SimParams(seed=args.sim_seed, resonance_bpm=args.sim_resonance),
-                                    pacer)
-            recorder = Recorder(out or default_session_path())
-            return Session(source, ScaledClock(args.speed), pacer, recorder,
-                           duration_s=args.duration)
-
         if out is not None and out.exists():
             raise BiobreathError(f"{out} already exists; choose another --out (recordings are "
                                  "never overwritten)")
         if not 3 <= args.sim_resonance <= 12:
             raise BiobreathError("--sim-resonance must be 3-12 breaths/min")
+        if args.source == "ble" and args.speed != 1.0:
+            raise BiobreathError("--speed applies to simulated and virtual straps; a real strap "
+                                 "beats in real time")
+        sim = SimParams(seed=args.sim_seed, resonance_bpm=args.sim_resonance)
+        targets = _strap_targets(args)
+
+        def make_session(protocol):
+            pacer = Pacer(protocol)
+            if args.source == "sim":
+                from biobreath.sources.sim import SimulatedStrap
+
+                source = SimulatedStrap(sim, pacer)
+            else:
+                from biobreath.sources.ble import open_strap_source
+
+                source = open_strap_source(targets, virtual=args.source == "virtual",
+                                           sim_params=sim, pacer=pacer)
+            recorder = Recorder(out or default_session_path())
+            return Session(source, _session_clock(args), pacer, recorder, duration_s=args.duration)
 
     if args.headless:
-        from biobreath.headless import HeadlessPrinter
-
-        session = make_session(protocol)
-        session.listeners.append(HeadlessPrinter())
-        asyncio.run(session.run())
-        return 0
+        return _run_headless(make_session, protocol, args)
     from biobreath.window import run_window
 
     return run_window(make_session, protocol, screenshot=args.screenshot)
+
+
+def _virtual_time(args) -> bool:
+    """A virtual strap at --speed max runs on a virtual-time event loop: the strap, the simulated
+    radio and the session then share one timeline that jumps ahead whenever all wait."""
+    return getattr(args, "source", "") == "virtual" and args.speed is None
+
+
+def _session_clock(args):
+    from biobreath.clock import ScaledClock
+
+    if _virtual_time(args):
+        from biobreath.ble.virtual_time import loop_clock
+
+        return loop_clock()
+    return ScaledClock(args.speed)
+
+
+def _run_headless(make_session, protocol, args) -> int:
+    from biobreath.headless import HeadlessPrinter
+
+    async def main():
+        # Built inside the running loop: a virtual-time clock reads that loop's time.
+        session = make_session(protocol)
+        session.listeners.append(HeadlessPrinter())
+        try:
+            await session.run()
+        finally:
+            if session.recorder:
+                session.recorder.discard_if_empty()
+        _remember_strap(session)
+
+    loop_factory = None
+    if _virtual_time(args):
+        from biobreath.ble.virtual_time import VirtualTimeLoop
+
+        loop_factory = VirtualTimeLoop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+    return 0

@@ -34,11 +34,14 @@ class HeadlessPrinter(SessionListener):
     """Prints ``time  breath  rate  HR  swing  coherence`` once per breath, and link changes."""
 
     def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out = out or sys.stdout
-        print(f"{'time':>7}  {'breath':>6}  {'pace':>9}  {'HR':>9}  {'swing':>9}  {'phase':>6}  "
-              "coherence", file=out)
+        self.out = out or sys.stdout
+        self._header = False
 
     def on_breath(self, r: BreathReport) -> None:
+        if not self._header:
+            self._header = True
+            print(f"{'time':>7}  {'breath':>6}  {'pace':>9}  {'HR':>9}  {'swing':>9}  "
+                  f"{'phase':>6}  coherence", file=self.out)
         pace = f"{r.rate_bpm:.1f}/min" if r.rate_bpm else "free"
         print(f"{_clock(r.t1):>7}  {r.n + 1:>6}  {pace:>9}  {_num(r.hr_bpm, '5.1f'):>5} bpm  "
               f"{_num(r.swing_bpm, '5.1f'):>5} bpm  {_num(r.phase_deg, '+4.0f'):>5}°  "

@@ -168,6 +168,23 @@ class Recorder:
         if time.monotonic() - self._last_flush >= self._flush_interval:
             self.commit()
 
+    def discard_if_empty(self) -> bool:
+        """Delete the file if the session ended without a single beat or notification (it
+        failed to start, e.g. no strap found); returns whether it did. Call after :meth:`close`."""
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                empty = not db.execute("SELECT 1 FROM beats UNION ALL SELECT 1 FROM "
+                                       "notifications LIMIT 1").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return False
+        if empty:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return empty
+
     def close(self) -> None:
         if self._db is None:
             return

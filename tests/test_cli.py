@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from biobreath.cli import main
@@ -166,3 +167,35 @@ def test_analyze_too_few_beats_gives_nan_with_reason(tmp_path, capsys):
     obj = json.loads(out)
     assert obj["rmssd_ms"] > 0 and obj["lf_ms2"] is None and obj["dfa_alpha2"] is None
     assert any("LF" in n or "lf" in n for n in obj["notes"])
+
+
+def test_virtual_straps_for_two_people_over_bleak(tmp_path, capsys):
+    from biobreath.recording import read_session
+
+    out = tmp_path / "group.sqlite"
+    code, stdout, err = _run(capsys, "train", "--source", "virtual", "--device", "A",
+                             "--device", "B", "--headless", "--speed", "max", "--duration", "90",
+                             "--out", str(out))
+    assert code == 0, err
+    data = read_session(out)
+    assert [d.name.split()[:2] for d in data.devices] == [["Polar", "H10"], ["Polar", "H10"]]
+    counts = np.bincount(data.device_ids)
+    assert counts[1] > 80 and counts[2] > 80  # both people's beats, kept apart by device_id
+    assert data.meta["source"]["kind"] == "virtual"
+    assert "breath" in stdout
+
+
+def test_scan_finds_the_virtual_strap(capsys):
+    code, out, _ = _run(capsys, "scan", "--virtual", "--timeout", "1")
+    assert code == 0 and "Polar H10" in out and "dBm" in out
+
+
+def test_no_bluetooth_is_one_sentence_and_leaves_no_empty_recording(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-bus")
+    out = tmp_path / "ble.sqlite"
+    code, _, err = _run(capsys, "train", "--source", "ble", "--headless", "--out", str(out))
+    _one_line_error(code, err, "Bluetooth")
+    assert not out.exists()
+    code, _, err = _run(capsys, "scan")
+    _one_line_error(code, err, "Bluetooth")
