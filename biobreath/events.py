@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import numpy as np
+
 TICKS_PER_S = 1024
 
 
@@ -107,4 +109,28 @@ class DeviceInfo:
     profile: str = "generic"
 
 
-Event = Beat | HeartRate | Contact | Battery | Link | Notification
+@dataclass(frozen=True, slots=True, eq=False)
+class EcgSamples:
+    """One frame of raw ECG (Polar PMD): ``uv`` in µV, first sample at ``t0`` (s, session
+    clock), evenly spaced at ``fs_hz``; ``t`` is the frame's arrival (s)."""
+
+    t: float
+    t0: float
+    fs_hz: float
+    uv: np.ndarray
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AccSamples:
+    """One frame of chest acceleration (Polar PMD): ``mg`` shape (n, 3) in milli-g (x, y, z),
+    first sample at ``t0`` (s, session clock), evenly spaced at ``fs_hz``."""
+
+    t: float
+    t0: float
+    fs_hz: float
+    mg: np.ndarray
+    device: str = ""
+
+
+Event = Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples

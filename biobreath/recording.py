@@ -13,6 +13,9 @@ documented in the README ("Session file") so it can be read without biobreath:
   a beat is written when it arrives; ``artifact`` (0/1) is filled in when the live detector has
   judged it, two beats later (NULL if the session ended before).
 - ``notifications(id, device_id, arrival_s, payload)``: the raw 0x2A37 bytes as received.
+- ``ecg(id, device_id, t0_s, fs_hz, samples)`` and ``acc(...)``: raw Polar PMD frames, one row
+  per frame; ``samples`` is little-endian int32 µV (ECG) or int16 milli-g x, y, z interleaved
+  (ACC), the first sample at ``t0_s``, the rest every ``1 / fs_hz`` s.
 - ``events(id, t_s, device_id, kind, value)``: session start/stop, pacer stages and breaths, link
   lost/reconnected, battery, contact; ``value`` is JSON.
 Times are seconds from the session start (``meta.created_utc``).
@@ -50,6 +53,12 @@ CREATE TABLE beats (
 CREATE TABLE notifications (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
     arrival_s REAL NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE ecg (
+    id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
+    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL);
+CREATE TABLE acc (
+    id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
+    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY, t_s REAL NOT NULL, device_id INTEGER REFERENCES devices(id),
     kind TEXT NOT NULL, value TEXT);
@@ -151,6 +160,16 @@ class Recorder:
         self._db.execute("INSERT INTO notifications (device_id, arrival_s, payload) VALUES (?, ?, ?)",
                          (self.device_id(device), arrival_s, payload))
 
+    def ecg(self, device: str, t0_s: float, fs_hz: float, uv: np.ndarray) -> None:
+        self._begin()
+        self._db.execute("INSERT INTO ecg (device_id, t0_s, fs_hz, samples) VALUES (?, ?, ?, ?)",
+                         (self.device_id(device), t0_s, fs_hz, np.asarray(uv, "<i4").tobytes()))
+
+    def acc(self, device: str, t0_s: float, fs_hz: float, mg: np.ndarray) -> None:
+        self._begin()
+        self._db.execute("INSERT INTO acc (device_id, t0_s, fs_hz, samples) VALUES (?, ?, ?, ?)",
+                         (self.device_id(device), t0_s, fs_hz, np.asarray(mg, "<i2").tobytes()))
+
     def event(self, t_s: float, kind: str, value: object = None, device: str | None = None) -> None:
         self._begin()
         self._db.execute("INSERT INTO events (t_s, device_id, kind, value) VALUES (?, ?, ?, ?)",
@@ -209,6 +228,8 @@ class SessionData:
     arrival_s: np.ndarray
     artifact: np.ndarray     # bool: judged an artifact live (False if never judged)
     events: tuple[tuple[float, int | None, str, object], ...]
+    ecg: tuple["Signal", ...] = ()   # raw ECG per device (Polar H10), if recorded
+    acc: tuple["Signal", ...] = ()   # raw chest acceleration per device, if recorded
 
     @property
     def complete(self) -> bool:
@@ -249,6 +270,8 @@ def read_session(path: str | Path) -> SessionData:
             rows = db.execute("SELECT device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact"
                               " FROM beats ORDER BY id").fetchall()
             evs = db.execute("SELECT t_s, device_id, kind, value FROM events ORDER BY id").fetchall()
+            ecg = db.execute("SELECT device_id, t0_s, fs_hz, samples FROM ecg ORDER BY id").fetchall()
+            acc = db.execute("SELECT device_id, t0_s, fs_hz, samples FROM acc ORDER BY id").fetchall()
         finally:
             db.close()
     except sqlite3.DatabaseError as e:
@@ -263,4 +286,26 @@ def read_session(path: str | Path) -> SessionData:
                       for _, n, a, m, mf, fw, pr in devs),
         device_ids=arr[:, 0].astype(int), rr_ticks=arr[:, 1].astype(int), rr_ms=arr[:, 2],
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
-        events=tuple((t, d, k, json.loads(v) if v else None) for t, d, k, v in evs))
+        events=tuple((t, d, k, json.loads(v) if v else None) for t, d, k, v in evs),
+        ecg=_signal(ecg, "<i4", 1), acc=_signal(acc, "<i2", 3))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Signal:
+    """Raw samples of one device read back from a session: times (s) and values."""
+
+    device_id: int
+    t: np.ndarray
+    values: np.ndarray  # (n,) for ECG in µV, (n, 3) for ACC in milli-g
+
+
+def _signal(rows, dtype: str, channels: int) -> tuple[Signal, ...]:
+    """Concatenate stored frames per device, each sample at its frame's t0 + k / fs."""
+    by_dev: dict[int, tuple[list, list]] = {}
+    for dev, t0, fs, blob in rows:
+        v = np.frombuffer(blob, dtype=dtype).astype(np.int64)
+        v = v.reshape(-1, channels) if channels > 1 else v
+        ts, vs = by_dev.setdefault(dev, ([], []))
+        ts.append(t0 + np.arange(len(v)) / fs)
+        vs.append(v)
+    return tuple(Signal(d, np.concatenate(ts), np.concatenate(vs)) for d, (ts, vs) in by_dev.items())

@@ -17,7 +17,8 @@ import numpy as np
 
 from biobreath.clock import Clock
 from biobreath.coherence import CoherenceResult
-from biobreath.events import Battery, Beat, Contact, Event, Link, LinkState, Notification, SignalQuality
+from biobreath.events import (AccSamples, Battery, Beat, Contact, EcgSamples, Event, Link, LinkState,
+                              Notification, SignalQuality)
 from biobreath.live import BeatVerdict, LiveCore, LiveParams, LiveState
 from biobreath.pacer import Pacer
 from biobreath.recording import Recorder
@@ -278,6 +279,12 @@ class Session:
             if rec:
                 s.rows.append(rec.beat(ev.device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival))
             self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
+        elif isinstance(ev, EcgSamples):
+            if rec:
+                rec.ecg(ev.device, ev.t0, ev.fs_hz, ev.uv)
+        elif isinstance(ev, AccSamples):
+            if rec:
+                rec.acc(ev.device, ev.t0, ev.fs_hz, ev.mg)
         elif isinstance(ev, Notification):
             if rec:
                 rec.notification(ev.device, ev.t, ev.payload)

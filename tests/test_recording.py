@@ -117,3 +117,18 @@ def test_rr_text_formats(text, unit, first):
 def test_rr_text_rejects_nonsense(text, message):
     with pytest.raises(SessionFileError, match=message):
         parse_rr_text(text)
+
+
+def test_ecg_and_acc_frames_round_trip(tmp_path):
+    path = tmp_path / "s.sqlite"
+    rec = Recorder(path)
+    rec.ecg("AA", 10.0, 130.0, np.array([-32766, 32770, 5]))
+    rec.ecg("AA", 10.0 + 3 / 130, 130.0, np.array([7, 8]))
+    rec.acc("AA", 10.0, 25.0, np.array([[-9, -1, 999], [0, 0, 1000]]))
+    rec.close()
+    s = read_session(path)
+    (ecg,) = s.ecg
+    assert ecg.values.tolist() == [-32766, 32770, 5, 7, 8]
+    assert np.allclose(np.diff(ecg.t), 1 / 130)
+    (acc,) = s.acc
+    assert acc.values.shape == (2, 3) and acc.values[0].tolist() == [-9, -1, 999]
