@@ -10,7 +10,8 @@ from biobreath.coherence import score_level
 from biobreath.session import BreathReport, SessionListener, SessionSummary, StrapStatus
 
 
-def _clock(t: float) -> str:
+def clock_text(t: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour on."""
     t = max(0, int(t))
     return f"{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}" if t >= 3600 else f"{t // 60}:{t % 60:02d}"
 
@@ -22,7 +23,8 @@ def _num(x: float, fmt: str) -> str:
 def summary_lines(s: SessionSummary) -> list[str]:
     """A short end-of-session summary (also shown by the window)."""
     return [
-        f"session {_clock(s.duration_s)}: {s.n_beats} beats, {s.n_artifacts} artifacts"
+        f"session {clock_text(s.duration_s)}: {s.n_beats} beats, {s.n_artifacts} "
+        f"artifact{'' if s.n_artifacts == 1 else 's'}"
         + (f", {s.gaps} link gap(s)" if s.gaps else ""),
         f"mean HR {_num(s.mean_hr_bpm, '.1f')} bpm, RMSSD {_num(s.rmssd_ms, '.1f')} ms, "
         f"HR swing per breath {_num(s.mean_swing_bpm, '.1f')} bpm",
@@ -43,7 +45,7 @@ class HeadlessPrinter(SessionListener):
             print(f"{'time':>7}  {'breath':>6}  {'pace':>9}  {'HR':>9}  {'swing':>9}  "
                   f"{'phase':>6}  coherence", file=self.out)
         pace = f"{r.rate_bpm:.1f}/min" if r.rate_bpm else "free"
-        print(f"{_clock(r.t1):>7}  {r.n + 1:>6}  {pace:>9}  {_num(r.hr_bpm, '5.1f'):>5} bpm  "
+        print(f"{clock_text(r.t1):>7}  {r.n + 1:>6}  {pace:>9}  {_num(r.hr_bpm, '5.1f'):>5} bpm  "
               f"{_num(r.swing_bpm, '5.1f'):>5} bpm  {_num(r.phase_deg, '+4.0f'):>5}°  "
               f"{_num(r.coherence_score, '3.0f'):>3} "
               f"{score_level(r.coherence_score)}", file=self.out, flush=True)

@@ -220,6 +220,8 @@ class Session:
     async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
         """The next event or _END from the source; None when the clock reached ``deadline``
         first; _STOP when :meth:`stop` was called."""
+        if self._stop.is_set():  # checked first: at full speed the queue is never empty
+            return _STOP
         if not queue.empty():
             return queue.get_nowait()
         getter = asyncio.ensure_future(queue.get())

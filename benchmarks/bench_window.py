@@ -1,0 +1,238 @@
+"""Frame time of the trainer window, offscreen, while a simulated session runs.
+
+Three figures per frame: ``update_frame()`` alone; a frame as Qt shows it, ``update_frame()`` and
+then the event processing that repaints what changed (the pacer and the trace every frame, labels
+when their text changed); and ``update_frame()`` followed by ``grab()``, which renders the whole
+window into an image, an upper bound. The session runs on a clock this script steps by one frame
+(1/60 s of session time, the live pace) before each frame, so every frame sees the beats,
+coherence updates and status a live session would bring. Peers run in the same process, frame by
+frame side by side so a busy machine slows them alike: the naive one rebuilds the plot items from
+scratch every frame (with the same pens); "smooth pens" is the window with each curve stroked as
+one antialiased polyline and an antialiased fill, pyqtgraph's defaults.
+
+    python benchmarks/bench_window.py [--frames 600] [--size 1280x800]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import argparse
+import asyncio
+import time
+
+import numpy as np
+import pyqtgraph as pg
+import qasync
+from PySide6 import QtCore, QtWidgets
+
+from biobreath import window as w
+from biobreath.pacer import Pacer
+from biobreath.physiology import SimParams
+from biobreath.protocols import load_protocol
+from biobreath.session import Session
+from biobreath.sources.sim import SimulatedStrap
+
+FPS = 60
+
+
+class SteppedClock:
+    """Session time that moves only when :meth:`advance` is called (s)."""
+
+    speed = 1.0
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self._waiters: list[asyncio.Future] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def wall_delay(self, t: float) -> None:
+        return None
+
+    async def sleep_until(self, t: float) -> None:
+        while self.t < t:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            await fut
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+
+class NaiveWindow(w.TrainerWindow):
+    """The same window, but each frame throws the plot items away and builds new ones."""
+
+    def update_frame(self) -> None:
+        s = self.session
+        t = self._now()
+        self._draw_pacer(s.pacer, t, done=not self.running)
+        w._set_text(self.time_label, f"{w._clock(t)} / {w._clock(s.duration_s)}")
+        self.progress.setValue(int(1000 * t / s.duration_s))
+        plot = self.trace.getPlotItem()
+        plot.clear()
+        plot.addItem(pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(w.MUTED)))
+        times = np.arange(t - w.PAST_S, t + w.AHEAD_S, w.CURVE_STEP_S)
+        vol = np.nan_to_num(s.pacer.volume(np.clip(times, 0.0, None)))
+        lo, hi = self._hr_range
+        y = lo + (0.04 + 0.86 * vol) * (hi - lo)
+        plot.addItem(pg.PlotCurveItem(times - t, y, fillLevel=lo, pen=None, antialias=False,
+                                      brush=self.breath_fill.opts["brush"]))
+        plot.addItem(_segmented(pg.PlotCurveItem(times - t, y, pen=self.breath_curve.opts["pen"],
+                                                 antialias=True)))
+        core = s.primary_core
+        if core is not None:
+            bt, rr, art = core.recent(w.PAST_S + 5.0)
+            hr = pg.PlotCurveItem(bt[~art] - t, 60000.0 / rr[~art], pen=self.hr_curve.opts["pen"],
+                                  antialias=True)
+            plot.addItem(_segmented(hr))
+            plot.addItem(pg.ScatterPlotItem(bt[art] - t, np.full(art.sum(), lo + 1.0), symbol="x",
+                                            pen=pg.mkPen(w.ARTIFACT, width=2.5)))
+            st = core.state
+            w._set_text(self.hr_label, f"Heart rate  {st.hr_bpm:.0f} bpm")
+            w._set_text(self.rmssd_label, f"RMSSD {st.rmssd_ms:.0f} ms")
+        hist = self.history.getPlotItem()
+        hist.removeItem(self.history_curve)
+        self.history_curve = pg.PlotCurveItem(self._coh_t, self._coh_score,
+                                              pen=pg.mkPen(w.TEXT, width=2.5), antialias=True)
+        hist.addItem(self.history_curve)
+        # Text and colours change only with news, as in the window.
+        if self._coh_dirty:
+            self._coh_dirty = False
+            self._draw_coherence()
+        if self._status_dirty:
+            self._status_dirty = False
+            self._draw_status()
+
+
+class SmoothPensWindow(w.TrainerWindow):
+    """The window with each curve stroked as one antialiased polyline and an antialiased fill."""
+
+    def _build_trace(self):
+        panel = super()._build_trace()
+        for curve in (self.breath_curve, self.hr_curve):
+            curve.setSegmentedLineMode("off")
+        self.breath_fill.opts["antialias"] = True
+        return panel
+
+
+def _segmented(curve: pg.PlotCurveItem) -> pg.PlotCurveItem:
+    curve.setSegmentedLineMode("on")
+    return curve
+
+
+def _window(cls: type[w.TrainerWindow], size: tuple[int, int]
+            ) -> tuple[w.TrainerWindow, SteppedClock]:
+    clock = SteppedClock()
+
+    def make_session(protocol):
+        pacer = Pacer(protocol)
+        return Session(SimulatedStrap(SimParams(seed=1, ectopic_rate=0.01), pacer), clock, pacer,
+                       None)
+
+    win = cls(make_session, load_protocol("coherence"), autostart=False, fps=FPS)
+    win.resize(*size)
+    win.show()
+    win.start()
+    win._timer.stop()  # frames are driven and timed here, not by the window's timer
+    return win, clock
+
+
+async def _step(clocks: list[SteppedClock], dt: float) -> None:
+    """Advance every session by ``dt`` (s) and let them handle what arrived."""
+    for clock in clocks:
+        clock.advance(dt)
+    for _ in range(30):
+        await asyncio.sleep(0)
+
+
+def run(classes: list[type[w.TrainerWindow]], size: tuple[int, int], frames: int,
+        loop: asyncio.AbstractEventLoop) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per-frame seconds of each window: update alone, update and repaint, update and grab.
+
+    The windows run side by side, frame by frame, so a busy machine slows them alike.
+    """
+    pairs = [_window(cls, size) for cls in classes]
+    wins = [win for win, _ in pairs]
+    clocks = [clock for _, clock in pairs]
+
+    async def drive() -> list[tuple[np.ndarray, np.ndarray]]:
+        # Two minutes of session first, so the trace is full and coherence has a history.
+        while clocks[0].t < 120.0:
+            await _step(clocks, 0.5)
+        for _ in range(30):
+            await _step(clocks, 1.0 / FPS)
+            for win in wins:
+                win.update_frame()
+                win.grab()
+        app = QtWidgets.QApplication.instance()
+        out = np.empty((len(wins), 3, frames))
+        for i in range(frames):
+            await _step(clocks, 1.0 / FPS)
+            for k, win in enumerate(wins):
+                t0 = time.perf_counter()
+                win.update_frame()
+                t1 = time.perf_counter()
+                # Twice: the plot's scene posts its repaint request while the first pass runs.
+                app.processEvents()
+                app.processEvents()
+                t2 = time.perf_counter()
+                win.update_frame()  # nothing moved: only the grab's cost is added
+                t3 = time.perf_counter()
+                win.grab()
+                t4 = time.perf_counter()
+                out[k, :, i] = t1 - t0, t2 - t0, (t1 - t0) + (t4 - t3)
+        for win in wins:
+            win.stop()
+            await win.task
+        return list(out)
+
+    try:
+        return loop.run_until_complete(drive())
+    finally:
+        for win in wins:
+            win.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--size", default="1280x800", help="window size WxH (default 1280x800)")
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    app = QtWidgets.QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    print(f"trainer window {size[0]}x{size[1]}, {args.frames} frames at {FPS} fps of session "
+          f"time, Qt {QtCore.qVersion()} platform {app.platformName()}, pyqtgraph {pg.__version__}")
+    cols = ("update", "repaint", "grab")
+    print(f"{'ms':<24}" + "".join(f"{c + ' med':>12}{c + ' p99':>12}" for c in cols))
+    variants = {"incremental (window.py)": w.TrainerWindow, "naive rebuild": NaiveWindow,
+                "smooth pens": SmoothPensWindow}
+    results = dict(zip(variants, run(list(variants.values()), size, args.frames, loop)))
+    for name, times in results.items():
+        cells = (f"{1e3 * np.median(x):>12.2f}{1e3 * np.percentile(x, 99):>12.2f}" for x in times)
+        print(f"{name:<24}" + "".join(cells))
+    ours, naive, smooth = results.values()
+
+    def ratio(peer, k: int, q: float) -> str:
+        return f"x{np.percentile(peer[k], q) / np.percentile(ours[k], q):.2f}"
+
+    print(f"naive / incremental: update median {ratio(naive, 0, 50)}, repaint median "
+          f"{ratio(naive, 1, 50)}, repaint p99 {ratio(naive, 1, 99)}")
+    print(f"smooth pens / incremental: repaint median {ratio(smooth, 1, 50)}, repaint p99 "
+          f"{ratio(smooth, 1, 99)}")
+    p99 = np.percentile(ours[1], 99)
+    print(f"budget at {FPS} fps {1e3 / FPS:.1f} ms: incremental repaint p99 {1e3 * p99:.2f} ms, "
+          f"{'within' if p99 < 1.0 / FPS else 'OVER'} budget")
+
+
+if __name__ == "__main__":
+    main()
