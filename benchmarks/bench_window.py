@@ -29,6 +29,7 @@ import qasync
 from PySide6 import QtCore, QtWidgets
 
 from biobreath import window as w
+from biobreath.headless import clock_text
 from biobreath.pacer import Pacer
 from biobreath.physiology import SimParams
 from biobreath.protocols import load_protocol
@@ -74,7 +75,7 @@ class NaiveWindow(w.TrainerWindow):
         s = self.session
         t = self._now()
         self._draw_pacer(s.pacer, t, done=not self.running)
-        w._set_text(self.time_label, f"{w._clock(t)} / {w._clock(s.duration_s)}")
+        w._set_text(self.time_label, f"{clock_text(t)} / {clock_text(s.duration_s)}")
         self.progress.setValue(int(1000 * t / s.duration_s))
         plot = self.trace.getPlotItem()
         plot.clear()
