@@ -18,7 +18,7 @@ from biobreath.clock import ScaledClock
 from biobreath.headless import HeadlessPrinter
 from biobreath.pacer import Pacer
 from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol, parse_protocol
+from biobreath.protocols import parse_protocol
 from biobreath.recording import Recorder, read_session
 from biobreath.session import Session, SessionListener
 from biobreath.sources.replay import ReplaySource

@@ -13,9 +13,9 @@ import fnmatch
 import functools
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from biobreath.datafiles import data_dirs
 from biobreath.errors import BiobreathError
 from biobreath.gatt import (
     BATTERY_SERVICE,
@@ -87,14 +87,7 @@ class DeviceProfile:
 
 def device_dirs() -> list[Path]:
     """Where profiles are looked up: the installed package data, then the source tree."""
-    dirs = []
-    packaged = resources.files("biobreath") / "_data" / "devices"
-    if packaged.is_dir():
-        dirs.append(Path(str(packaged)))
-    repo = Path(__file__).resolve().parent.parent / "devices"
-    if repo.is_dir():
-        dirs.append(repo)
-    return dirs
+    return data_dirs("devices")
 
 
 def _uuid(text: str, where: str) -> str:

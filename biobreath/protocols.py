@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from biobreath.datafiles import data_dirs
 from biobreath.errors import ProtocolError
 
 
@@ -64,14 +64,7 @@ class BreathingProtocol:
 
 def protocol_dirs() -> list[Path]:
     """Where named protocols are looked up: the installed package data, then the source tree."""
-    dirs = []
-    packaged = resources.files("biobreath") / "_data" / "protocols"
-    if packaged.is_dir():
-        dirs.append(Path(str(packaged)))
-    repo = Path(__file__).resolve().parent.parent / "protocols"
-    if repo.is_dir():
-        dirs.append(repo)
-    return dirs
+    return data_dirs("protocols")
 
 
 def available_protocols() -> dict[str, Path]:

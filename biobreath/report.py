@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from biobreath.analysis import FileAnalysis
 from biobreath.errors import BiobreathError

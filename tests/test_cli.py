@@ -1,11 +1,7 @@
 """The command line: every bad input gives one clear line and a non-zero exit, never a traceback."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

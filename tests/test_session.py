@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from biobreath.clock import ScaledClock
-from biobreath.live import LiveParams
 from biobreath.pacer import Pacer
 from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol, parse_protocol
+from biobreath.protocols import load_protocol
 from biobreath.recording import Recorder, read_session
 from biobreath.session import Session, SessionListener
 from biobreath.sources.replay import ReplaySource
