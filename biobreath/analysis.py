@@ -94,6 +94,26 @@ def _nn(rec: RRRecording, mode: ArtifactMode, params: artifacts.ArtifactParams
     raise ValueError(f"artifact_mode must be 'auto' or 'none', got {mode!r}")
 
 
+def nn_times(beat_time_s: np.ndarray, rr_ms: np.ndarray, nn_ms: np.ndarray, origin: np.ndarray,
+             *, gap_s: float = 1.0) -> np.ndarray:
+    """End time (s, recording clock) of each NN interval.
+
+    Within a stretch of consecutive beats, NN intervals are laid end to end from the stretch's
+    first recorded beat; a new stretch starts wherever the recorded beat times jump by more than
+    the RR plus ``gap_s`` (beats lost in a link gap), so later beats keep their recorded times and
+    stay aligned with the pacer. ``origin`` maps each NN interval to the recorded interval it
+    came from (see :class:`biobreath.artifacts.Correction`).
+    """
+    jumps = np.flatnonzero(np.diff(beat_time_s) - rr_ms[1:] / 1000.0 > gap_s) + 1
+    starts = np.concatenate([[0], jumps])
+    seg = np.searchsorted(starts, origin, side="right") - 1
+    anchor = beat_time_s[starts] - rr_ms[starts] / 1000.0
+    csum = np.cumsum(nn_ms) / 1000.0
+    first_of_seg = np.searchsorted(seg, np.arange(starts.size), side="left")
+    before = np.concatenate([[0.0], csum])[np.minimum(first_of_seg, csum.size)]
+    return anchor[seg] + csum - before[seg]
+
+
 def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> float:
     scores = [c.score for c in coherence_series(t, nn, params) if math.isfinite(c.score)]
     return float(np.mean(scores)) if scores else math.nan
@@ -116,8 +136,8 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         result = hrv.analyze(nn)
     except ValueError as e:
         raise BiobreathError(f"{rec.path}: {e}") from None
-    # NN end times on the recording's clock: the first beat's start, then cumulative NN.
-    t = float(rec.beat_time_s[0] - rr[0] / 1000.0) + np.cumsum(nn) / 1000.0
+    origin = corr.origin if corr is not None else np.arange(rr.size)
+    t = nn_times(rec.beat_time_s, rr, nn, origin)
     resonance = _assess_protocol(t, nn, protocol, coherence_params) if protocol else None
     return FileAnalysis(
         path=rec.path, kind=rec.kind, n_beats=int(rr.size), duration_s=float(rr.sum() / 1000.0),

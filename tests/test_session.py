@@ -135,3 +135,18 @@ def test_sigkill_mid_session_keeps_what_was_recorded(tmp_path):
     # The killed file analyses like any other.
     from biobreath.cli import main
     assert main(["analyze", "--json", str(out)]) == 0
+
+
+def test_offline_times_stay_on_the_recording_clock_across_link_gaps():
+    from biobreath.analysis import nn_times
+
+    rr = np.full(20, 1000.0)
+    beat_t = np.arange(1, 21, dtype=float)
+    beat_t[10:] += 12.0  # twelve seconds of beats lost in a link gap
+    t = nn_times(beat_t, rr, rr, np.arange(20))
+    assert np.allclose(t, beat_t)
+    # A split missed beat (two halves from interval 5) and a corrected series keep alignment.
+    nn = np.concatenate([rr[:5], [500.0, 500.0], rr[6:]])
+    origin = np.concatenate([np.arange(5), [5, 5], np.arange(6, 20)])
+    t2 = nn_times(beat_t, rr, nn, origin)
+    assert np.allclose(t2[[4, 6, 7, 20]], beat_t[[4, 5, 6, 19]])
