@@ -102,13 +102,14 @@ class _Mean:
 class _Strap:
     core: LiveCore
     status: StrapStatus
-    recent_ok: list[bool] = field(default_factory=list)
+    recent_ok: deque[bool] = field(default_factory=lambda: deque(maxlen=10))
     hr: _Mean = field(default_factory=_Mean)
     swing: _Mean = field(default_factory=_Mean)
     coherence: _Mean = field(default_factory=_Mean)
     sq_diff: _Mean = field(default_factory=_Mean)  # squared successive differences, for RMSSD
     last_ok_rr: float = math.nan
     rows: deque[int] = field(default_factory=deque)  # recorder rows of beats not yet judged
+    last_coherence: CoherenceResult | None = None
 
 
 class Session:
@@ -131,7 +132,6 @@ class Session:
         self.t = 0.0
         self._breath = 0
         self._gaps = 0
-        self._last_coherence: dict[str, CoherenceResult] = {}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -318,14 +318,13 @@ class Session:
                 s.hr.add(verdict.hr_bpm)
                 s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
                 s.last_ok_rr = verdict.rr_ms
-            s.recent_ok = (s.recent_ok + [not verdict.artifact])[-10:]
+            s.recent_ok.append(not verdict.artifact)
             self._update_quality(s)
-            prev = self._last_coherence.get(device)
             for li in self.listeners:
                 li.on_beat(device, verdict, s.core.state)
             coh = s.core.state.coherence
-            if coh is not None and coh is not prev:
-                self._last_coherence[device] = coh
+            if coh is not None and coh is not s.last_coherence:
+                s.last_coherence = coh
                 s.coherence.add(coh.score)
                 for li in self.listeners:
                     li.on_coherence(device, coh)
