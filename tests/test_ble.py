@@ -5,6 +5,7 @@ second and in the same order every run.
 """
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -387,3 +388,179 @@ def test_virtual_strap_refuses_a_clock_without_speed():
 
     with pytest.raises(BiobreathError, match="--speed"):
         asyncio.run(main())
+
+
+# --- Polar Measurement Data through the source: raw ECG and chest acceleration ------------------
+
+
+def test_session_over_the_virtual_strap_records_ecg_whose_r_peaks_meet_the_true_beats(tmp_path):
+    """Virtual strap -> bleak -> source -> session -> file -> R-peaks, against the simulator."""
+    from biobreath.ecg import compare_with_rr, detect_r_peaks
+    from biobreath.pacer import Pacer
+    from biobreath.protocols import load_protocol
+    from biobreath.recording import Recorder, read_session
+    from biobreath.respiration import RespirationTracker
+    from biobreath.session import Session
+
+    path = tmp_path / "pmd.biobreath"
+    pacer = Pacer(load_protocol("coherence"))
+
+    async def main():
+        source = open_strap_source(virtual=True, sim_params=SimParams(seed=11), pacer=pacer)
+        recorder = Recorder(path)
+        await Session(source, loop_clock(), pacer, recorder, duration_s=120.0).run()
+        recorder.close()
+        return source.peripherals[0]
+
+    strap = run_virtual(main())
+    data = read_session(path)
+    assert len(data.ecg) == 1 and len(data.acc) == 1
+    ecg, acc = data.ecg[0], data.acc[0]
+    assert ecg.values.ndim == 1 and acc.values.shape[1] == 3
+    assert ecg.t.size == pytest.approx(130 * (ecg.t[-1] - ecg.t[0]), rel=0.01)
+    assert acc.t.size == pytest.approx(25 * (acc.t[-1] - acc.t[0]), rel=0.02)
+    assert ecg.t[0] < 1.0 and acc.t[0] < 2.0 and ecg.t[-1] > 118.0
+
+    truth = np.array([t for n in strap.delivered for t in n.true_beat_times])
+    peaks = detect_r_peaks(ecg.t, ecg.values, 130.0)
+    settled = truth[(truth > 20.0) & (truth < ecg.t[-1] - 1.0)]  # frames placed after 20 s
+    c = compare_with_rr(peaks.t[(peaks.t > 19.8) & (peaks.t < ecg.t[-1] - 0.8)], settled)
+    assert c.unmatched_beats == 0 and c.unmatched_peaks == 0 and settled.size > 90
+    err = np.abs(c.diff_ms)
+    assert np.median(err) < 8.0 and np.percentile(err, 99) < 10.0
+    # The strap's own beat times (rebuilt from its RRs, once settled) meet the ECG's too.
+    strap_beats = data.beat_time_s[(data.beat_time_s > 20.0) & (data.beat_time_s < 118.0)]
+    beats = compare_with_rr(peaks.t, strap_beats)
+    assert beats.unmatched_beats == 0 and abs(np.median(beats.diff_ms)) < 50.0
+
+    tracker = RespirationTracker(pacer.volume)
+    estimates = []
+    for k in range(0, acc.t.size, 36):
+        est = tracker.push(float(acc.t[k]), 25.0, acc.values[k:k + 36])
+        estimates.append(est)
+    assert estimates[-1].rate_bpm == pytest.approx(6.0, abs=0.4)
+    assert estimates[-1].following.score > 70.0
+
+
+def pmd_events(events, kind, device=None):
+    return [e for e in events if isinstance(e, kind) and (device is None or e.device == device)]
+
+
+def test_pmd_streams_follow_the_link_and_restart_after_a_reconnection():
+    from biobreath.events import AccSamples, EcgSamples
+
+    async def main():
+        source = open_strap_source(virtual=True, sim_params=SimParams(seed=6),
+                                   outages=[Outage(40.0, 10.0)])
+        return await collect(source, loop_clock(), 80.0)
+
+    events = run_virtual(main())
+    links = [e for e in events if isinstance(e, Link)]
+    assert [link.state for link in links] == [
+        LinkState.CONNECTED, LinkState.LOST, LinkState.RECONNECTED]
+    ecg, acc = pmd_events(events, EcgSamples), pmd_events(events, AccSamples)
+    assert events.index(ecg[0]) > events.index(links[0])  # nothing before the link is announced
+    assert all(e.uv.shape == (73,) and e.fs_hz == pytest.approx(130.0, rel=1e-3) for e in ecg)
+    assert all(e.mg.shape == (36, 3) and e.fs_hz == pytest.approx(25.0, rel=1e-3) for e in acc)
+    i_lost, i_back = events.index(links[1]), events.index(links[2])
+    assert not pmd_events(events[i_lost:i_back], EcgSamples)
+    after = pmd_events(events[i_back:], EcgSamples)
+    assert after and after[0].t0 > 50.0 and after[-1].t0 > 78.0
+    assert pmd_events(events[i_back:], AccSamples)
+    # Within a connection the frames tile time (to a sample) as they arrive.
+    before = ecg[:len(ecg) - len(after)]
+    gaps = [b.t0 - (a.t0 + a.uv.size / a.fs_hz) for a, b in itertools.pairwise(before)]
+    assert max(abs(g) for g in gaps[10:]) < 1 / 130
+
+
+def test_pmd_can_be_turned_off():
+    from biobreath.events import AccSamples, EcgSamples
+
+    async def main():
+        source = open_strap_source(virtual=True, pmd=False)
+        return await collect(source, loop_clock(), 20.0), source
+
+    events, source = run_virtual(main())
+    assert any(isinstance(e, Beat) for e in events)
+    assert not pmd_events(events, EcgSamples) and not pmd_events(events, AccSamples)
+    assert source.metadata()["pmd"] is False
+
+
+def test_a_refused_stream_is_left_out_and_the_others_go_on(monkeypatch, caplog):
+    import biobreath.ble.virtual_strap as vs
+    from biobreath.events import AccSamples, EcgSamples
+
+    monkeypatch.setattr(vs, "ACC_RATES_HZ", (50, 100, 200))  # this strap refuses 25 Hz
+
+    async def main():
+        return await collect(open_strap_source(virtual=True), loop_clock(), 20.0)
+
+    with caplog.at_level("WARNING"):
+        events = run_virtual(main())
+    assert pmd_events(events, EcgSamples) and not pmd_events(events, AccSamples)
+    assert any("refused the acc stream: invalid sample rate" in r.message for r in caplog.records)
+
+
+def pmd_frames(duration_s: float, drift_ppm: float, seed: int, lost=()):
+    """(arrival s, payload) of a 130 Hz ECG stream whose clock runs ``drift_ppm`` fast, each
+    frame arriving 10-60 ms after its last sample; and the true session time of every sample."""
+    from biobreath.gatt import encode_pmd_frame
+
+    rng = np.random.default_rng(seed)
+    rate = 1.0 + drift_ppm * 1e-6
+    frames, truth = [], []
+    for k in range(int(duration_s * 130 / 73)):
+        t = (k * 73 + np.arange(73)) / (130 * rate) + 3.0  # session s of each sample
+        stamp = round((SENSOR_EPOCH_S + (t[-1] - 3.0) * rate) * 1e9)
+        if k not in lost:
+            frames.append((t[-1] + rng.uniform(0.010, 0.060),
+                           encode_pmd_frame("ecg", stamp, np.zeros(73, dtype=np.int64))))
+            truth.append(t)
+    return frames, truth
+
+
+@pytest.mark.parametrize("drift_ppm", [-40.0, 0.0, 40.0])
+def test_pmd_decoder_places_samples_by_the_shortest_latency_seen(drift_ppm):
+    from biobreath.sources.ble import PmdDecoder
+
+    frames, truth = pmd_frames(3600.0, drift_ppm, seed=1)
+    decoder = PmdDecoder("strap", {"ecg": 130.0}, latency_min_s=0.005, drift_ppm=50.0)
+    events = [decoder.decode(a, p)[0] for a, p in frames]
+    err = np.array([ev.t0 - t[0] for ev, t in zip(events, truth)])
+    assert np.all(err > 0)  # never early: each bound is a true upper bound on the offset
+    settled = err[len(err) // 60:]  # after the first minute
+    # Late by the 5 ms no frame can reveal, plus the shortest excess latency seen lately.
+    assert np.median(settled) < 0.009 and settled.max() < 0.015
+    # The rate is the strap's own (its clock's drift is below what a frame could show).
+    assert events[100].fs_hz == pytest.approx(130.0, rel=1e-6)
+
+
+def test_pmd_decoder_spaces_samples_at_the_nominal_rate_after_a_lost_frame():
+    from biobreath.sources.ble import PmdDecoder
+
+    frames, truth = pmd_frames(30.0, 0.0, seed=2, lost={20})
+    decoder = PmdDecoder("strap", {"ecg": 130.0})
+    events = [decoder.decode(a, p)[0] for a, p in frames]
+    assert events[20].fs_hz == pytest.approx(130.0, abs=1e-6)  # the frame after the loss
+    assert events[20].t0 - truth[20][0] == pytest.approx(events[19].t0 - truth[19][0], abs=1e-3)
+    assert decoder.decode(1.0, bytes([2]) + bytes(9) + bytes(6)) == []  # ACC was not started
+
+
+def test_a_failure_to_start_pmd_leaves_the_heart_rate_running(monkeypatch, caplog):
+    from bleak.exc import BleakError
+
+    from biobreath.events import EcgSamples
+
+    async def refuse(self, client, arrivals, address):
+        raise BleakError("write not permitted")
+
+    monkeypatch.setattr(BleStrap, "_start_pmd", refuse)
+
+    async def main():
+        return await collect(open_strap_source(virtual=True), loop_clock(), 30.0)
+
+    with caplog.at_level("WARNING"):
+        events = run_virtual(main())
+    assert [e.state for e in events if isinstance(e, Link)] == [LinkState.CONNECTED]
+    assert sum(isinstance(e, Beat) for e in events) > 20 and not pmd_events(events, EcgSamples)
+    assert any("could not start the ECG and ACC streams" in r.message for r in caplog.records)

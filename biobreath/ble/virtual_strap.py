@@ -7,7 +7,11 @@ Information (0x180A) and Polar Measurement Data (control point and data, see
 :class:`~biobreath.physiology.PhysiologyModel` makes the person (breathing, heart rate, true beat
 times), :class:`~biobreath.simstrap.StrapEmulator` the strap's Heart Rate Measurement payloads with
 their latency, drift and losses; ECG (130 Hz, µV) is synthesised from the true beat times and the
-accelerometer (25-200 Hz, mG) carries the breathing as a slow tilt of the chest.
+accelerometer (25-200 Hz, mG) carries the breathing as a slow tilt of the chest. Each PMD frame
+reaches the central after its last sample by a Bluetooth latency drawn, like the Heart Rate
+notifications', uniformly between ``SimParams.latency_min_s`` and ``latency_max_s`` (frames of one
+stream never overtake each other); its timestamp is the last sample's time on the strap's clock,
+which runs ``clock_drift_ppm`` fast from ``SENSOR_EPOCH_S``.
 
 The strap runs on the session clock it is started with. On a
 :class:`~biobreath.ble.virtual_time.VirtualTimeLoop` with
@@ -56,7 +60,6 @@ ACC_RANGES_G = (2, 4, 8)
 ACC_RESOLUTION_BITS = 16
 ECG_FRAME_SAMPLES = 73   # an H10 ECG frame at a 232-byte MTU
 ACC_FRAME_SAMPLES = 36
-PMD_LATENCY_S = 0.02     # from a frame's last sample to its notification
 SENSOR_EPOCH_S = 600_000_000.0
 """Sensor clock at power-on (s since 2000-01-01): an arbitrary date, as on a strap never set."""
 _STATUS_INVALID_RESOLUTION = 7
@@ -107,6 +110,8 @@ class _Person:
         self.grid_t = np.empty(0)
         self.volume = np.empty(0)
         self.rng = np.random.default_rng(np.random.SeedSequence(params.seed).spawn(3)[2])
+        self.pmd_rng = np.random.default_rng(np.random.SeedSequence(params.seed).spawn(4)[3])
+        self.latency_s = (params.latency_min_s, params.latency_max_s)
         self._t = 0.0
 
     def advance_to(self, t: float, keep_s: float = 30.0) -> None:
@@ -378,9 +383,11 @@ class VirtualStrap:
         n = max(1, min(frame_samples, (connection.att_mtu - 3 - 10) // bytes_per_sample))
         t_first = clock.now()
         k = 0
+        sent = t_first
         while True:
             t = t_first + (k + np.arange(n)) * step
-            await clock.sleep_until(float(t[-1]) + PMD_LATENCY_S)
+            sent = max(sent, float(t[-1]) + self.person.pmd_rng.uniform(*self.person.latency_s))
+            await clock.sleep_until(sent)
             self.person.advance_to(t[-1] + 1.0)
             if not self._silent:
                 frame = encode_pmd_frame(measurement, self._sensor_ns(float(t[-1])), synth(t))

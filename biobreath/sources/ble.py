@@ -8,6 +8,16 @@ link drops it yields ``Link(LOST)`` and keeps trying to reconnect, with growing 
 long as the session runs; once back it yields ``Link(RECONNECTED)`` and starts a new beat chain
 (RRs lost in the gap are never bridged). Given a :class:`~biobreath.ble.bumble_backend.VirtualRadio`
 the same code runs over bleak's calls against bumble peripherals (kind ``"virtual"``).
+
+**Raw ECG and acceleration.** When the strap's device profile says it has ECG and/or ACC (the
+Polar H10) and ``pmd`` is on, the source starts the Polar Measurement Data streams after
+subscribing to heart rate, on every (re)connection: ECG at 130 Hz (14 bit, the H10's only rate)
+and ACC at 25 Hz, 16 bit, ±8 g (breathing lies below 1 Hz, so 25 Hz is ample and costs the
+fewest notifications; 8 g keeps a knock or a stand-up from clipping, and costs no resolution
+because frames carry whole mG anyway). Each data frame becomes one
+:class:`~biobreath.events.EcgSamples` or :class:`~biobreath.events.AccSamples`; see
+:class:`PmdDecoder` for how its samples are placed on the session clock. A stream the strap
+refuses is logged and left out; the heart rate goes on regardless.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -30,7 +41,15 @@ from biobreath.ble.scan import no_bluetooth
 from biobreath.clock import Clock
 from biobreath.devices import match_profile
 from biobreath.errors import BiobreathError
-from biobreath.events import Battery, DeviceInfo, Event, Link, LinkState
+from biobreath.events import (
+    AccSamples,
+    Battery,
+    DeviceInfo,
+    EcgSamples,
+    Event,
+    Link,
+    LinkState,
+)
 from biobreath.gatt import (
     BATTERY_LEVEL,
     FIRMWARE_REVISION,
@@ -38,7 +57,15 @@ from biobreath.gatt import (
     HEART_RATE_SERVICE,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
+    PMD_CONTROL_POINT,
+    PMD_DATA,
+    PMD_OP_START,
+    PMD_STATUS,
     GattParseError,
+    encode_pmd_start,
+    parse_pmd_control_response,
+    parse_pmd_frame,
+    pmd_sample_times_ns,
 )
 from biobreath.physiology import SimParams
 from biobreath.sources.base import BeatSource
@@ -72,6 +99,80 @@ class ReconnectPolicy:
     max_delay_s: float = 5.0
 
 
+PMD_ECG_RATE_HZ = 130
+PMD_ECG_RESOLUTION_BITS = 14
+PMD_ACC_RATE_HZ = 25
+PMD_ACC_RESOLUTION_BITS = 16
+PMD_ACC_RANGE_G = 8
+_RATE_TOLERANCE = 0.05  # a frame spacing off 1/fs by more than this share means frames were lost
+_PMD_ALREADY = 6  # control point status: already in that state
+
+
+class PmdDecoder:
+    """One connection's PMD data frames to ECG and ACC events on the session clock.
+
+    The frame timestamps (ns of the strap's clock, last sample of each frame) space the samples
+    exactly: a frame's samples are spread evenly since the previous frame of the same stream
+    (:func:`~biobreath.gatt.pmd_sample_times_ns`), so ``fs_hz`` of an event is the rate the strap
+    really sampled at by its own clock (the H10's rate is only good to ±2 %; its clock's drift
+    against the session clock, tens of ppm, is left out). After a lost frame (a spacing more
+    than 5 % off the nominal rate) or on the first frame, samples are placed at the nominal rate
+    back from the timestamp.
+
+    What is unknown is the offset between the strap's clock and the session clock. Every frame
+    bounds it from above: its last sample was taken at least ``latency_min_s`` before the frame
+    arrived, so ``offset <= arrival - latency_min_s - timestamp``. The decoder uses the tightest
+    bound so far, each older bound loosened by ``drift_ppm`` of the strap time since (the clocks
+    drift), and applies it to each frame as it arrives. The placement is thus late by the part of
+    the latency that no frame revealed: after a few seconds of frames (ECG and ACC pool their
+    evidence, as they share the strap's clock), the shortest latency seen above ``latency_min_s``.
+    The first frames after (re)connection are placed less precisely, until a fast one arrives.
+
+    ``rates``: nominal Hz of the streams started, by measurement (frames of others are ignored).
+    """
+
+    def __init__(self, device: str, rates: dict[str, float], *, latency_min_s: float = 0.005,
+                 drift_ppm: float = 50.0) -> None:
+        self.device = device
+        self.rates = dict(rates)
+        self.latency_min_s = latency_min_s
+        self.drift = drift_ppm * 1e-6
+        self.offset_s = math.nan       # session time minus strap time (relative to _origin_ns)
+        self._origin_ns: int | None = None  # strap timestamp taken as strap time 0
+        self._bound_at_s = 0.0         # strap time of the last offset update (s)
+        self._previous: dict[str, int] = {}
+
+    def decode(self, arrival: float, data: bytes) -> list[Event]:
+        """Events for one data notification that arrived at ``arrival`` (s); raises
+        :class:`~biobreath.gatt.GattParseError` for malformed bytes."""
+        frame = parse_pmd_frame(data)
+        fs = self.rates.get(frame.measurement)
+        if fs is None:
+            return []
+        n = frame.samples.shape[0]
+        prev = self._previous.get(frame.measurement)
+        self._previous[frame.measurement] = frame.timestamp_ns
+        if prev is not None and abs((frame.timestamp_ns - prev) * fs / (n * 1e9) - 1) > \
+                _RATE_TOLERANCE:
+            prev = None
+        times_ns = pmd_sample_times_ns(frame.timestamp_ns, n, prev, fs)
+        if self._origin_ns is None:
+            self._origin_ns = frame.timestamp_ns
+        last_s = (frame.timestamp_ns - self._origin_ns) / 1e9
+        bound = arrival - self.latency_min_s - last_s
+        if math.isnan(self.offset_s):
+            self.offset_s = bound
+        else:
+            loosened = self.offset_s + self.drift * max(0.0, last_s - self._bound_at_s)
+            self.offset_s = min(loosened, bound)
+        self._bound_at_s = max(self._bound_at_s, last_s)
+        t0 = (int(times_ns[0]) - self._origin_ns) / 1e9 + self.offset_s
+        rate = fs if n < 2 else (n - 1) * 1e9 / float(times_ns[-1] - times_ns[0])
+        if frame.measurement == "ecg":
+            return [EcgSamples(arrival, t0, rate, frame.samples, self.device)]
+        return [AccSamples(arrival, t0, rate, frame.samples, self.device)]
+
+
 class _Arrivals:
     """One connection's notifications: stamped and decoded at arrival, held back until the
     connection has been announced so that no beat precedes its Link event. Malformed payloads
@@ -84,15 +185,23 @@ class _Arrivals:
         self.queue = queue
         self.held: list[Event] | None = []
         self.malformed = malformed
+        self.pmd: PmdDecoder | None = None
 
     def on_notification(self, _sender, data: bytearray) -> None:
+        self._decode(self.decoder.decode, data, "heart rate")
+
+    def on_pmd_data(self, _sender, data: bytearray) -> None:
+        if self.pmd is not None:
+            self._decode(self.pmd.decode, data, "PMD")
+
+    def _decode(self, decode, data: bytearray, what: str) -> None:
         arrival = self.clock.now()
         try:
-            events = self.decoder.decode(arrival, bytes(data))
+            events = decode(arrival, bytes(data))
         except GattParseError as e:
             device = self.decoder.device
             self.malformed[device] = self.malformed.get(device, 0) + 1
-            log.warning("%s: dropped a malformed heart rate notification: %s", device, e)
+            log.warning("%s: dropped a malformed %s notification: %s", device, what, e)
             return
         if self.held is None:
             for ev in events:
@@ -113,13 +222,15 @@ class BleStrap(BeatSource):
     means the first strap heard advertising the Heart Rate Service. ``radio``: use bleak on
     bumble's virtual radio instead of the computer's Bluetooth; ``peripherals`` are virtual straps
     on that radio, started on the session clock when the stream starts (and stopped with it).
-    ``timing`` configures the beat timer of each strap's decoder.
+    ``timing`` configures the beat timer of each strap's decoder, and its ``latency_min_s`` and
+    ``drift_ppm`` the placement of PMD samples. ``pmd``: start raw ECG and ACC streams on straps
+    whose profile has them (True).
     """
 
     def __init__(self, targets: Sequence[str] = (), *, radio: VirtualRadio | None = None,
                  peripherals: Sequence[VirtualStrap] = (),
                  policy: ReconnectPolicy = ReconnectPolicy(),
-                 timing: TimingParams = TimingParams()) -> None:
+                 timing: TimingParams = TimingParams(), pmd: bool = True) -> None:
         if peripherals and radio is None:
             raise ValueError("virtual peripherals need the virtual radio they are on")
         self.targets = tuple(targets)
@@ -127,6 +238,7 @@ class BleStrap(BeatSource):
         self.peripherals = tuple(peripherals)
         self.policy = policy
         self.timing = timing
+        self.pmd = pmd
         self.kind = "ble" if radio is None else "virtual"
         self._infos: dict[str, DeviceInfo] = {}
         self._clients: dict[str, BleakClient] = {}
@@ -139,7 +251,8 @@ class BleStrap(BeatSource):
 
     def metadata(self) -> dict[str, object]:
         meta: dict[str, object] = {"kind": self.kind, "targets": list(self.targets),
-                                   "devices": [dataclasses.asdict(d) for d in self.devices]}
+                                   "devices": [dataclasses.asdict(d) for d in self.devices],
+                                   "pmd": self.pmd}
         if self.peripherals:
             meta["virtual_straps"] = [
                 {"name": p.name, "address": p.address, "seed": p.params.seed,
@@ -276,6 +389,13 @@ class BleStrap(BeatSource):
                 self._infos[address] = await self._read_info(client, self._infos[address])
                 battery = await self._battery(client, clock, queue, address)
                 await client.start_notify(HEART_RATE_MEASUREMENT, arrivals.on_notification)
+                if self.pmd:
+                    try:
+                        await self._start_pmd(client, arrivals, address)
+                    except _LINK_ERRORS as e:
+                        # Heart rate is what matters: go on without ECG and ACC (a link that
+                        # really dropped shows as Link(LOST) right after it is announced).
+                        log.warning("%s: could not start the ECG and ACC streams: %s", address, e)
             except _LINK_ERRORS as e:
                 mapped = no_bluetooth(e, starting=False)
                 if mapped is not None:
@@ -300,6 +420,46 @@ class BleStrap(BeatSource):
             self._clients.pop(address, None)
             queue.put_nowait(Link(clock.now(), LinkState.LOST, "link lost", address))
             await clock.sleep_until(clock.now() + p.first_delay_s)
+
+    async def _start_pmd(self, client: BleakClient, arrivals: _Arrivals, address: str) -> None:
+        """Start the ECG and ACC streams the strap's profile lists, if it offers PMD."""
+        profile = match_profile(self._infos[address].name, ())
+        if profile is None:
+            return
+        caps = profile.capabilities
+        wanted: dict[str, tuple[float, bytes]] = {}
+        if caps.ecg and (not caps.ecg_rate_hz or PMD_ECG_RATE_HZ in caps.ecg_rate_hz):
+            wanted["ecg"] = (PMD_ECG_RATE_HZ, encode_pmd_start(
+                "ecg", PMD_ECG_RATE_HZ, PMD_ECG_RESOLUTION_BITS))
+        if caps.acc and (not caps.acc_rate_hz or PMD_ACC_RATE_HZ in caps.acc_rate_hz):
+            wanted["acc"] = (PMD_ACC_RATE_HZ, encode_pmd_start(
+                "acc", PMD_ACC_RATE_HZ, PMD_ACC_RESOLUTION_BITS, PMD_ACC_RANGE_G))
+        services = client.services
+        if not wanted or services.get_characteristic(PMD_CONTROL_POINT) is None \
+                or services.get_characteristic(PMD_DATA) is None:
+            return
+        # A new connection may meet a strap whose clock was reset: a new decoder each time.
+        decoder = PmdDecoder(address, {m: rate for m, (rate, _) in wanted.items()},
+                             latency_min_s=self.timing.latency_min_s,
+                             drift_ppm=self.timing.drift_ppm)
+        arrivals.pmd = decoder
+
+        def on_answer(_sender, data: bytearray) -> None:
+            try:
+                answer = parse_pmd_control_response(bytes(data))
+            except GattParseError as e:
+                log.warning("%s: malformed PMD control answer: %s", address, e)
+                return
+            # "Already in that state": the stream still runs from before (a quick reconnection).
+            if answer.opcode == PMD_OP_START and answer.status not in (0, _PMD_ALREADY):
+                decoder.rates.pop(answer.measurement, None)
+                log.warning("%s: the strap refused the %s stream: %s", address,
+                            answer.measurement, PMD_STATUS.get(answer.status, answer.status))
+
+        await client.start_notify(PMD_CONTROL_POINT, on_answer)
+        await client.start_notify(PMD_DATA, arrivals.on_pmd_data)
+        for _rate, command in wanted.values():
+            await client.write_gatt_char(PMD_CONTROL_POINT, command, response=True)
 
     async def _rediscover(self, device: BLEDevice) -> BLEDevice:
         """A fresh handle on ``device`` from a scan (an operating system forgets a device it has
@@ -343,16 +503,17 @@ def _virtual_id(label: str, index: int, seed: int) -> str:
 
 def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
                       sim_params: SimParams | None = None, pacer=None,
-                      outages: Sequence[Outage] = ()) -> BleStrap:
+                      outages: Sequence[Outage] = (), pmd: bool = True) -> BleStrap:
     """The source the CLI opens for ``--source ble`` (``virtual=False``) or ``virtual``.
 
     Real straps: ``devices`` are addresses or advertised names (empty: the first strap heard).
     Virtual straps: one virtual Polar H10 per entry of ``devices`` (an 8-hex-digit id, or any
     label; empty: one strap), each simulating a person from ``sim_params`` (the seed advanced by
-    one per strap) who follows ``pacer``, with the forced link losses ``outages``.
+    one per strap) who follows ``pacer``, with the forced link losses ``outages``. ``pmd``: stream
+    raw ECG and ACC from straps that have them (True).
     """
     if not virtual:
-        return BleStrap(devices)
+        return BleStrap(devices, pmd=pmd)
     from biobreath.ble.bumble_backend import VirtualRadio
     from biobreath.ble.virtual_strap import VirtualStrap
 
@@ -362,4 +523,4 @@ def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
                            params=dataclasses.replace(params, seed=params.seed + i), pacer=pacer,
                            outages=outages)
               for i, label in enumerate(devices or [""])]
-    return BleStrap([s.address for s in straps], radio=radio, peripherals=straps)
+    return BleStrap([s.address for s in straps], radio=radio, peripherals=straps, pmd=pmd)
