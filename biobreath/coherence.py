@@ -80,11 +80,25 @@ def _window_psd(x: np.ndarray, params: CoherenceParams) -> np.ndarray:
     return psd
 
 
+def strictly_increasing(t: np.ndarray) -> np.ndarray:
+    """Mask keeping each sample whose time is later than every earlier kept one.
+
+    Beat times rebuilt from a strap's notifications can step back slightly when a new beat chain
+    starts after a reconnection; a spline needs strictly increasing times.
+    """
+    t = np.asarray(t, dtype=float)
+    keep = np.ones(t.size, bool)
+    if t.size > 1:
+        keep[1:] = t[1:] > np.maximum.accumulate(t)[:-1]
+    return keep
+
+
 def tachogram_psd(beat_t: np.ndarray, rr_ms: np.ndarray, t_start: float, t_end: float,
                   params: CoherenceParams = CoherenceParams()) -> tuple[np.ndarray, np.ndarray]:
     """One-sided PSD (ms²/Hz) of the RR tachogram between ``t_start`` and ``t_end`` (s)."""
     grid = np.arange(t_start, t_end, 1.0 / params.resample_hz)
-    rr = CubicSpline(beat_t, rr_ms, extrapolate=True)(grid)
+    ok = strictly_increasing(beat_t)
+    rr = CubicSpline(beat_t[ok], rr_ms[ok], extrapolate=True)(grid)
     return np.fft.rfftfreq(params.nfft, 1.0 / params.resample_hz), _window_psd(rr, params)
 
 
@@ -163,7 +177,8 @@ def coherence_series(beat_t: np.ndarray, rr_ms: np.ndarray,
     results: list[CoherenceResult | None] = [None] * ends.size
     idx = np.flatnonzero(full)
     if idx.size:
-        spline = CubicSpline(beat_t, rr_ms)
+        ok = strictly_increasing(beat_t)
+        spline = CubicSpline(beat_t[ok], rr_ms[ok])
         freq = np.fft.rfftfreq(params.nfft, 1.0 / fs)
         offsets = np.arange(n) / fs
         for b in range(0, idx.size, batch):

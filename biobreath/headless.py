@@ -28,7 +28,9 @@ def summary_lines(s: SessionSummary) -> list[str]:
         + (f", {s.gaps} link gap(s)" if s.gaps else ""),
         f"mean HR {_num(s.mean_hr_bpm, '.1f')} bpm, RMSSD {_num(s.rmssd_ms, '.1f')} ms, "
         f"HR swing per breath {_num(s.mean_swing_bpm, '.1f')} bpm",
-        f"coherence mean {_num(s.coherence_mean, '.0f')}, best {_num(s.coherence_max, '.0f')}",
+        f"coherence mean {_num(s.coherence_mean, '.0f')}, best {_num(s.coherence_max, '.0f')}"
+        + (f"; following the pacer {s.following_mean:.0f}" if math.isfinite(s.following_mean)
+           else ""),
     ] + ([f"recorded to {s.path}"] if s.path else [])
 
 
@@ -47,8 +49,10 @@ class HeadlessPrinter(SessionListener):
         pace = f"{r.rate_bpm:.1f}/min" if r.rate_bpm else "free"
         print(f"{clock_text(r.t1):>7}  {r.n + 1:>6}  {pace:>9}  {_num(r.hr_bpm, '5.1f'):>5} bpm  "
               f"{_num(r.swing_bpm, '5.1f'):>5} bpm  {_num(r.phase_deg, '+4.0f'):>5}°  "
-              f"{_num(r.coherence_score, '3.0f'):>3} "
-              f"{score_level(r.coherence_score)}", file=self.out, flush=True)
+              f"{_num(r.coherence_score, '3.0f'):>3} {score_level(r.coherence_score)}"
+              + (f"  breathing {r.measured_rate_bpm:.1f}/min, following "
+                 f"{_num(r.following_score, '.0f')}" if math.isfinite(r.measured_rate_bpm) else ""),
+              file=self.out, flush=True)
 
     def on_status(self, s: StrapStatus) -> None:
         if s.link.value in ("lost", "reconnected"):

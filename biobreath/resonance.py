@@ -27,7 +27,8 @@ from scipy.interpolate import CubicSpline
 from scipy.signal import detrend as _detrend
 from scipy.signal import get_window
 
-from biobreath.coherence import CoherenceParams, peak_to_trough, tachogram_psd
+from biobreath.coherence import (CoherenceParams, peak_to_trough, strictly_increasing,
+                                 tachogram_psd)
 
 LF_BAND = (0.04, 0.15)
 
@@ -61,7 +62,9 @@ def _hr_grid(beat_t: np.ndarray, rr_ms: np.ndarray, t0: float, t1: float, fs: fl
     """Heart rate (bpm) on an even grid; each interval's rate sits at the interval's midpoint,
     so the curve carries no half-interval delay (which would bias the phase by ~15-30°)."""
     grid = np.arange(t0, t1, 1.0 / fs)
-    hr = CubicSpline(beat_t - rr_ms / 2000.0, 60000.0 / rr_ms)(grid)
+    mid = beat_t - rr_ms / 2000.0
+    ok = strictly_increasing(mid)
+    hr = CubicSpline(mid[ok], 60000.0 / rr_ms[ok])(grid)
     return grid, hr
 
 

@@ -23,6 +23,7 @@ from biobreath.live import BeatVerdict, LiveCore, LiveParams, LiveState
 from biobreath.pacer import Pacer
 from biobreath.recording import Recorder
 from biobreath.resonance import hr_breathing_phase
+from biobreath.respiration import BreathingEstimate, RespirationTracker
 from biobreath.sources.base import BeatSource
 
 
@@ -50,6 +51,8 @@ class BreathReport:
     swing_bpm: float
     coherence_score: float
     phase_deg: float  # heart rate vs the pacer's breathing over the last 64 s (0 = in phase)
+    measured_rate_bpm: float = math.nan  # breathing measured by the strap (Polar H10 ACC)
+    following_score: float = math.nan    # 0-100: how closely that breathing follows the pacer
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class SessionSummary:
     mean_swing_bpm: float
     gaps: int
     path: str
+    following_mean: float = math.nan  # mean following score, when the strap measures breathing
 
 
 class SessionListener:
@@ -76,6 +80,7 @@ class SessionListener:
     def on_coherence(self, device: str, result: CoherenceResult) -> None: ...
     def on_breath(self, report: BreathReport) -> None: ...
     def on_status(self, status: StrapStatus) -> None: ...
+    def on_breathing(self, device: str, estimate: BreathingEstimate) -> None: ...
     def on_end(self, summary: SessionSummary) -> None: ...
 
 
@@ -110,6 +115,9 @@ class _Strap:
     last_ok_rr: float = math.nan
     rows: deque[int] = field(default_factory=deque)  # recorder rows of beats not yet judged
     last_coherence: CoherenceResult | None = None
+    breathing: RespirationTracker | None = None  # once the strap sends accelerometer frames
+    last_breathing: BreathingEstimate | None = None
+    following: _Mean = field(default_factory=_Mean)
 
 
 class Session:
@@ -268,9 +276,14 @@ class Session:
                 phase = hr_breathing_phase(bt, rr, grid, self.pacer.volume(grid), rate / 60.0,
                                            start, t1).phase_deg
             coh = s.core.state.coherence
+            est = s.last_breathing
+            fresh = est is not None and est.t >= t1 - 5.0
+            following = est.following.score if fresh and est.following else math.nan
             report = BreathReport(n, t0, t1, rate, hr, s.core.breath_swing(t0, t1),
-                                  coh.score if coh else math.nan, phase)
+                                  coh.score if coh else math.nan, phase,
+                                  est.rate_bpm if fresh else math.nan, following)
             s.swing.add(report.swing_bpm)
+            s.following.add(following)
         for li in self.listeners:
             li.on_breath(report)
 
@@ -287,6 +300,13 @@ class Session:
         elif isinstance(ev, AccSamples):
             if rec:
                 rec.acc(ev.device, ev.t0, ev.fs_hz, ev.mg)
+            if s.breathing is None:
+                s.breathing = RespirationTracker(self.pacer.volume)
+            estimate = s.breathing.push(ev.t0, ev.fs_hz, ev.mg)
+            if estimate is not None:
+                s.last_breathing = estimate
+                for li in self.listeners:
+                    li.on_breathing(ev.device, estimate)
         elif isinstance(ev, Notification):
             if rec:
                 rec.notification(ev.device, ev.t, ev.payload)
@@ -316,6 +336,8 @@ class Session:
                 s.last_ok_rr = math.nan  # successive differences never bridge an artifact
             else:
                 s.hr.add(verdict.hr_bpm)
+                if s.breathing is not None:  # heart rate rising on inhale orients the signal
+                    s.breathing.push_beats(np.array([verdict.t]), np.array([verdict.rr_ms]))
                 s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
                 s.last_ok_rr = verdict.rr_ms
             s.recent_ok.append(not verdict.artifact)
@@ -349,7 +371,7 @@ class Session:
         st = s.core.state
         return SessionSummary(self.t, st.n_beats, st.n_artifacts, s.hr.mean,
                               math.sqrt(s.sq_diff.mean), s.coherence.mean, s.coherence.max,
-                              s.swing.mean, self._gaps, path)
+                              s.swing.mean, self._gaps, path, s.following.mean)
 
 
 _STOP = object()

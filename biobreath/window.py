@@ -28,6 +28,7 @@ from biobreath.headless import clock_text, summary_lines
 from biobreath.live import BeatVerdict, LiveState
 from biobreath.pacer import Pacer, Stage
 from biobreath.protocols import BreathingProtocol, available_protocols, load_protocol
+from biobreath.respiration import BreathingEstimate
 from biobreath.session import Session, SessionListener, SessionSummary, StrapStatus
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ MUTED = "#8593a5"
 FAINT = "#4a5868"
 BREATH = "#4cbcc8"   # the pacer: circle, breathing curve
 HR = "#ff8fa3"       # heart rate
+MEASURED = "#e9f1f7"  # the breathing the strap measures (Polar H10 accelerometer)
 ARTIFACT = "#ffd166"
 LEVEL = {"low": "#e8765c", "medium": "#e9c46a", "high": "#6fcf97"}
 LINK = {LinkState.CONNECTING: MUTED, LinkState.CONNECTED: LEVEL["high"],
@@ -242,6 +244,11 @@ class _Relay(SessionListener):
         if self._current():
             self.window._on_status(status)
 
+    def on_breathing(self, device: str, estimate: BreathingEstimate) -> None:
+        if self._current() and device == self.session.primary:
+            self.window._breathing = estimate
+            self.window._breathing_dirty = True
+
     def on_end(self, summary: SessionSummary) -> None:
         if self._current():
             self.window.summary = summary
@@ -274,6 +281,8 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self._hr_dirty = False
         self._coh_dirty = False
         self._status_dirty = False
+        self._breathing: BreathingEstimate | None = None
+        self._breathing_dirty = False
         self._coh_t: list[float] = []
         self._coh_score: list[float] = []
         self._coh_last: CoherenceResult | None = None
@@ -370,10 +379,8 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self.rmssd_label = _label("", 14, MUTED)
         top.addWidget(self.rmssd_label)
         top.addStretch(1)
-        gap = "&nbsp;" * 3
-        top.addWidget(_label(f"<span style='color:{HR}'>━━</span> heart rate{gap}"
-                             f"<span style='color:{BREATH}'>██</span> breathing pacer{gap}"
-                             f"<span style='color:{ARTIFACT}'>✕</span> artifact", 12, MUTED))
+        self.legend_label = _label(self._legend(measured=False), 12, MUTED)
+        top.addWidget(self.legend_label)
         lay.addLayout(top)
 
         self.trace = pg.PlotWidget()
@@ -408,16 +415,28 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self.hr_tail.setZValue(9)
         for curve in (self.breath_curve, self.hr_curve):
             curve.setSegmentedLineMode("on")
+        # The breathing the strap measures, on the pacer's scale (Polar H10 accelerometer).
+        self.measured_curve = pg.PlotCurveItem(pen=pg.mkPen(MEASURED, width=2), antialias=True)
+        self.measured_curve.setZValue(5)
         self.artifact_marks = pg.ScatterPlotItem(symbol="x", size=13, brush=pg.mkBrush(ARTIFACT),
                                                  pen=pg.mkPen(ARTIFACT, width=2.5))
         self.artifact_marks.setZValue(20)
-        self._moving = (self.breath_fill, self.breath_curve, self.hr_curve, self.hr_tail,
-                        self.artifact_marks)
+        self._moving = (self.breath_fill, self.breath_curve, self.measured_curve, self.hr_curve,
+                        self.hr_tail, self.artifact_marks)
         for it in self._moving:
             item.addItem(it)
         self._set_hr_range(*self._hr_range)
         lay.addWidget(self.trace, 1)
         return panel
+
+    @staticmethod
+    def _legend(*, measured: bool) -> str:
+        gap = "&nbsp;" * 3
+        return (f"<span style='color:{HR}'>━━</span> heart rate{gap}"
+                f"<span style='color:{BREATH}'>██</span> pacer{gap}"
+                + (f"<span style='color:{MEASURED}'>━━</span> your breathing{gap}"
+                   if measured else "")
+                + f"<span style='color:{ARTIFACT}'>✕</span> artifact")
 
     def _build_score(self) -> QtWidgets.QWidget:
         panel = _panel()
@@ -546,6 +565,10 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self._coh_score.clear()
         self._coh_last = None
         self._hr_dirty = self._coh_dirty = self._status_dirty = True
+        self._breathing = None
+        self._breathing_dirty = False
+        self.measured_curve.setData([], [])
+        _set_text(self.legend_label, self._legend(measured=False))
         self._curve_pacer = None
         self._set_hr_range(50.0, 90.0)
         self.hr_curve.setData([], [])
@@ -682,6 +705,10 @@ class TrainerWindow(QtWidgets.QMainWindow):
             self._draw_hr()
         if self._curve_pacer is not pacer or t + AHEAD_S > self._curve_end - 1.0:
             self._draw_breath_curve(pacer, t)
+            self._breathing_dirty = self._breathing is not None
+        if self._breathing_dirty:
+            self._breathing_dirty = False
+            self._draw_measured_breathing()
         for it in self._moving:
             it.setPos(-t, 0.0)
         if self._coh_dirty:
@@ -700,8 +727,23 @@ class TrainerWindow(QtWidgets.QMainWindow):
         elif st.stage is Stage.FREE:
             self.pacer_view.set_state(math.nan, "", st.stage.value, "breathe at your own pace")
         else:
+            est = self._breathing
+            if est is not None and est.t >= t - 5.0:
+                rate += f"  ·  you {est.rate_bpm:.1f}/min"
+                if est.following is not None:
+                    rate += f", following {est.following.score:.0f}"
             self.pacer_view.set_state(st.volume, f"{math.ceil(st.stage_left_s - 1e-6)}",
                                       st.stage.value.strip(), rate)
+
+    def _breath_level(self, vol: np.ndarray) -> np.ndarray:
+        """Lung volume 0-1 on the bpm axis: the pacer's curve fills the lower 90 % of it."""
+        lo, hi = self._hr_range
+        return lo + (0.04 + 0.86 * vol) * (hi - lo)
+
+    def _draw_measured_breathing(self) -> None:
+        est = self._breathing
+        self.measured_curve.setData(est.trace_t, self._breath_level(np.clip(est.trace, -0.05, 1.05)))
+        _set_text(self.legend_label, self._legend(measured=True))
 
     def _draw_breath_curve(self, pacer: Pacer, t: float) -> None:
         """Pre-compute the pacer curve (session time) for the view and ``CURVE_CHUNK_S`` beyond."""
@@ -709,9 +751,8 @@ class TrainerWindow(QtWidgets.QMainWindow):
         times = np.arange(t0, t + AHEAD_S + CURVE_CHUNK_S, CURVE_STEP_S)
         vol = pacer.volume(np.clip(times, 0.0, None))
         # Free breathing has no target: there the curve drops out of sight below the axis.
-        level = np.where(np.isfinite(vol) & (times >= 0), 0.04 + 0.86 * vol, -0.2)
-        lo, hi = self._hr_range
-        y = lo + level * (hi - lo)
+        y = self._breath_level(np.where(np.isfinite(vol) & (times >= 0), vol, -0.28))
+        lo = self._hr_range[0]
         self.breath_curve.setData(times, y)
         self.breath_fill.setData(times, y)
         self.breath_fill.setFillLevel(lo)

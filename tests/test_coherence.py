@@ -99,3 +99,12 @@ def test_offline_series_matches_the_live_computation():
     ok = np.isfinite(a)
     assert np.max(np.abs(a[ok] - b[ok])) < 2.0  # score points (0-100)
     assert np.mean(np.abs(a[ok] - b[ok])) < 0.5
+
+
+def test_beat_times_stepping_back_after_a_reconnection_do_not_break_the_spectrum():
+    beat_t, rr = _beats(lambda t: 900 + 60 * math.sin(2 * math.pi * 0.1 * t))
+    beat_t = beat_t.copy()
+    beat_t[60] = beat_t[58]  # a new beat chain starting a little early
+    res = coherence(beat_t, rr, 100.0)
+    assert math.isfinite(res.score)
+    assert len(coherence_series(beat_t, rr)) > 0

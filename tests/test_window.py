@@ -253,3 +253,44 @@ def test_a_session_that_cannot_be_built_leaves_the_window_usable(qtbot, loop):
     assert win.task is None and not win.running and isinstance(win.error, OSError)
     assert "no Bluetooth adapter" in win.statusBar().currentMessage()
     assert win.start_button.isEnabled()
+
+
+class BreathingStrap(SimulatedStrap):
+    """The simulated strap plus a chest accelerometer that moves with the simulated breathing,
+    as the Polar H10's does (z falls as the lungs fill)."""
+
+    async def events(self, clock):
+        import numpy as np
+
+        from biobreath.events import AccSamples, Beat
+
+        sent = 0.0
+        async for ev in super().events(clock):
+            yield ev
+            chunk = self.last_chunk
+            if isinstance(ev, Beat) and chunk is not None and ev.t - sent >= 1.0:
+                t0 = sent
+                ts = np.arange(t0, ev.t, 1 / 25)
+                vol = np.interp(ts, chunk.t, chunk.respiration, left=chunk.respiration[0])
+                mg = np.column_stack([np.zeros_like(ts), np.zeros_like(ts), 980 - 40 * vol])
+                yield AccSamples(ev.t, t0, 25.0, mg.astype(int), ev.device)
+                sent = t0 + ts.size / 25
+
+
+def test_measured_breathing_is_drawn_over_the_pacer(qtbot, loop):
+    def make(protocol):
+        pacer = Pacer(protocol)
+        return Session(BreathingStrap(SimParams(seed=3, fidelity=1.0), pacer), ScaledClock(None),
+                       pacer, None)
+
+    win = TrainerWindow(make, SHORT, autostart=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    loop.run_until_complete(win.task)
+    win.update_frame()
+    x, y = win.measured_curve.getData()
+    assert x is not None and x.size > 500
+    assert "your breathing" in win.legend_label.text()
+    assert win.summary.following_mean > 70
+    assert "following the pacer" in win.summary_text.text()
