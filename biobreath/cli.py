@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import sys
@@ -115,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # bumble (the virtual strap's Bluetooth stack) warns about every packet sent after a
+    # disconnect; those are expected when a session ends.
+    logging.getLogger("bumble").setLevel(logging.ERROR)
     try:
         if args.command == "analyze":
             return _analyze(args)
