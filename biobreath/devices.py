@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from biobreath.datafiles import data_dirs
+from biobreath.datafiles import data_dirs, read_toml
 from biobreath.errors import BiobreathError
 from biobreath.gatt import (
     BATTERY_SERVICE,
@@ -168,14 +167,7 @@ def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
 
 def load_profile(path: Path) -> DeviceProfile:
     """Load and validate one profile file."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeviceProfileError(f"device profile {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DeviceProfileError(f"cannot read device profile {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise DeviceProfileError(f"{path}: not valid TOML ({e})") from None
+    raw = read_toml(path, "device profile", DeviceProfileError)
     return parse_profile(raw, str(path), path.stem)
 
 

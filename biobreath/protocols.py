@@ -9,11 +9,10 @@ string like ``"4:6"``) and optional holds in seconds; ``paced = false`` is a fre
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from biobreath.datafiles import data_dirs
+from biobreath.datafiles import data_dirs, read_toml
 from biobreath.errors import ProtocolError
 
 
@@ -86,14 +85,7 @@ def load_protocol(name_or_path: str | Path) -> BreathingProtocol:
             raise ProtocolError(f"unknown protocol {text!r}; available: {', '.join(known) or 'none'}"
                                 " (or give the path of a .toml file)")
         path = known[text]
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProtocolError(f"protocol file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ProtocolError(f"cannot read protocol file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ProtocolError(f"{path}: not valid TOML ({e})") from None
+    raw = read_toml(path, "protocol file", ProtocolError)
     return parse_protocol(raw, str(path), default_name=path.stem)
 
 
