@@ -18,9 +18,10 @@ import numpy as np
 from biobreath import artifacts, hrv
 from biobreath.coherence import CoherenceParams, coherence_series
 from biobreath.errors import BiobreathError
+from biobreath.events import DeviceInfo
 from biobreath.pacer import Pacer
 from biobreath.protocols import BreathingProtocol
-from biobreath.readers import RRRecording, read_rr
+from biobreath.readers import RRRecording, read_rr_all
 from biobreath.resonance import ResonanceAssessment, assess, resonance_criteria
 
 ArtifactMode = Literal["auto", "none"]
@@ -41,6 +42,7 @@ class FileAnalysis:
     coherence_params: CoherenceParams
     artifact_params: artifacts.ArtifactParams
     correction: artifacts.Correction | None  # None with artifact_mode "none"
+    device: DeviceInfo | None                # the strap, for sessions
     nn_time_s: np.ndarray                    # end time (s) of each NN interval
     nn_ms: np.ndarray
     raw_time_s: np.ndarray                   # the recorded intervals, as read
@@ -56,6 +58,8 @@ class FileAnalysis:
         metrics = self.hrv.as_dict()
         params = metrics.pop("parameters")
         out: dict[str, Any] = {"file": str(self.path), "kind": self.kind,
+                               **({"device": self.device.name, "address": self.device.address}
+                                  if self.device else {}),
                                "n_beats": self.n_beats, "duration_s": self.duration_s,
                                "artifact_pct": self.artifact_pct}
         out.update(metrics)
@@ -121,13 +125,13 @@ def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> f
 
 def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
                       artifact_params: artifacts.ArtifactParams = artifacts.ArtifactParams(),
-                      coherence_params: CoherenceParams = CoherenceParams(),
-                      protocol: BreathingProtocol | None = None) -> FileAnalysis:
+                      coherence_params: CoherenceParams = CoherenceParams()) -> FileAnalysis:
     """Analyse RR intervals read from a file (see :func:`biobreath.readers.read_rr`).
 
-    With the ``protocol`` a session was breathed to, each paced step also gets Shaffer &
+    For a session breathed to a protocol with paced steps, each step also gets Shaffer &
     Meehan's resonance criteria (:mod:`biobreath.resonance`).
     """
+    protocol = rec.protocol
     rr = rec.rr_ms
     if rr.size == 0:
         raise BiobreathError(f"{rec.path}: the recording holds no beats")
@@ -144,6 +148,7 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         artifact_mode=artifact_mode, artifact_pct=float(pct), hrv=result,
         coherence_mean=_coherence_mean(t, nn, coherence_params),
         coherence_params=coherence_params, artifact_params=artifact_params, correction=corr,
+        device=rec.device,
         nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance)
 
 
@@ -182,10 +187,12 @@ class WindowAnalysis:
     hrv: hrv.HrvResult
     coherence_mean: float
 
-    def as_json(self, path: Path) -> dict[str, Any]:
+    def as_json(self, path: Path, device: DeviceInfo | None = None) -> dict[str, Any]:
         metrics = self.hrv.as_dict()
         metrics.pop("parameters")
-        out = {"file": str(path), "window_start_s": self.start_s, "window_end_s": self.end_s,
+        out = {"file": str(path),
+               **({"device": device.name, "address": device.address} if device else {}),
+               "window_start_s": self.start_s, "window_end_s": self.end_s,
                "n_beats": self.n_beats, "duration_s": self.end_s - self.start_s,
                "artifact_pct": self.artifact_pct, **metrics,
                "coherence_mean": self.coherence_mean}
@@ -211,16 +218,9 @@ def analyze_windows(a: FileAnalysis, window_s: float, step_s: float) -> list[Win
     return out
 
 
-def analyze_file(path: str | Path, *, artifact_mode: ArtifactMode = "auto") -> FileAnalysis:
-    """Read and analyse one session or RR file (sessions: with their protocol's steps)."""
-    rec = read_rr(path)
-    protocol = None
-    if rec.kind == "session":
-        from biobreath.recording import read_session
-        from biobreath.sources.replay import recorded_protocol
-
-        protocol = recorded_protocol(read_session(path))
-    return analyze_recording(rec, artifact_mode=artifact_mode, protocol=protocol)
+def analyze_file(path: str | Path, *, artifact_mode: ArtifactMode = "auto") -> list[FileAnalysis]:
+    """Analyse one session file (each strap, with its protocol's steps) or RR file."""
+    return [analyze_recording(rec, artifact_mode=artifact_mode) for rec in read_rr_all(path)]
 
 
 def _fmt(v: float, spec: str, unit: str = "") -> str:
@@ -231,7 +231,7 @@ def format_report(a: FileAnalysis) -> str:
     """A human-readable summary of one analysis."""
     t, f, n = a.hrv.time, a.hrv.frequency, a.hrv.nonlinear
     lines = [
-        f"{a.path}  ({a.kind}, {a.n_beats} beats, {_fmt(a.duration_s / 60, '.1f', 'min')}, "
+        f"{a.path}{'  ' + a.device.name if a.device else ''}  ({a.kind}, {a.n_beats} beats, {_fmt(a.duration_s / 60, '.1f', 'min')}, "
         f"artifacts {_fmt(a.artifact_pct, '.1f', '%')} [{a.artifact_mode}])",
         f"  heart rate   mean {_fmt(t.mean_hr_bpm, '.1f')}  min {_fmt(t.min_hr_bpm, '.1f')}  "
         f"max {_fmt(t.max_hr_bpm, '.1f')} bpm   mean RR {_fmt(t.mean_rr_ms, '.1f', 'ms')}",

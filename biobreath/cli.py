@@ -139,44 +139,56 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _analyze(args) -> int:
-    from biobreath.analysis import analyze_file, analyze_windows, format_report
+    from biobreath.analysis import analyze_file
 
     if args.step is not None and args.window is None:
         raise BiobreathError("--step needs --window")
     status = 0
     for f in args.files:
         try:
-            result = analyze_file(f, artifact_mode=args.artifacts)
-            windows = (analyze_windows(result, args.window, args.step or args.window)
-                       if args.window else None)
-            if args.plot:
-                from biobreath.report import plot_report
-
-                plot = args.plot if len(args.files) == 1 else args.plot.with_name(
-                    f"{args.plot.stem}-{Path(f).stem}{args.plot.suffix}")
-                plot_report(result, plot)
+            results = analyze_file(f, artifact_mode=args.artifacts)
+            for k, result in enumerate(results):
+                _report(args, result, _plot_path(args, f, k, len(results)))
         except BiobreathError as e:
             print(f"biobreath: {e}", file=sys.stderr)
             status = EXIT_ERROR
-            continue
-        if windows is not None:
-            if not windows:
-                print(f"biobreath: {f}: shorter than one {args.window:g} s window",
-                      file=sys.stderr)
-                status = EXIT_ERROR
-            for w in windows:
-                if args.json:
-                    print(json.dumps(w.as_json(result.path), allow_nan=False))
-                else:
-                    t = w.hrv.time
-                    print(f"{f}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  {w.n_beats:5d} beats  "
-                          f"HR {t.mean_hr_bpm:5.1f}  SDNN {t.sdnn_ms:6.1f}  RMSSD {t.rmssd_ms:6.1f} ms  "
-                          f"LF/HF {w.hrv.frequency.lf_hf:5.2f}  coherence {w.coherence_mean:4.0f}")
-        elif args.json:
-            print(json.dumps(result.as_json(), allow_nan=False))
-        else:
-            print(format_report(result))
     return status
+
+
+def _plot_path(args, f: Path, k: int, n_straps: int) -> Path | None:
+    """Where this file's (and strap's) figure goes: --plot itself for one file and one strap,
+    else with the file's stem (and the strap number) before the suffix."""
+    if args.plot is None:
+        return None
+    if len(args.files) == 1 and n_straps == 1:
+        return args.plot
+    tag = Path(f).stem + (f"-{k + 1}" if n_straps > 1 else "")
+    return args.plot.with_name(f"{args.plot.stem}-{tag}{args.plot.suffix}")
+
+
+def _report(args, result, plot: Path | None) -> None:
+    """Print one analysis (whole file or --window rows) and write its figure."""
+    from biobreath.analysis import analyze_windows, format_report
+
+    if plot is not None:
+        from biobreath.report import plot_report
+
+        plot_report(result, plot)
+    if args.window is None:
+        print(json.dumps(result.as_json(), allow_nan=False) if args.json
+              else format_report(result))
+        return
+    windows = analyze_windows(result, args.window, args.step or args.window)
+    if not windows:
+        raise BiobreathError(f"{result.path}: shorter than one {args.window:g} s window")
+    for w in windows:
+        if args.json:
+            print(json.dumps(w.as_json(result.path, result.device), allow_nan=False))
+            continue
+        t = w.hrv.time
+        print(f"{result.path}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  {w.n_beats:5d} beats  "
+              f"HR {t.mean_hr_bpm:5.1f}  SDNN {t.sdnn_ms:6.1f}  RMSSD {t.rmssd_ms:6.1f} ms  "
+              f"LF/HF {w.hrv.frequency.lf_hf:5.2f}  coherence {w.coherence_mean:4.0f}")
 
 
 def _scan(args) -> int:
@@ -241,11 +253,11 @@ def _run_session(args) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
     if args.command == "replay":
-        from biobreath.sources.replay import ReplaySource, recorded_duration, recorded_protocol
+        from biobreath.sources.replay import ReplaySource
 
         data = read_session(args.file)
-        protocol = recorded_protocol(data)
-        duration = recorded_duration(data)
+        protocol = data.protocol()
+        duration = data.duration_s
 
         def make_session(protocol):
             return Session(ReplaySource(data), _session_clock(args), Pacer(protocol), None,

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from biobreath.errors import SessionFileError
+from biobreath.events import DeviceInfo
+from biobreath.protocols import BreathingProtocol
 from biobreath.recording import is_session_file, read_session
 
 MAX_BYTES = 200 * 1024 * 1024  # a week of beats in text is ~5 MB; refuse absurd files early
@@ -33,10 +35,18 @@ class RRRecording:
     beat_time_s: np.ndarray
     artifact: np.ndarray      # flags recorded live (all False for text files)
     unit: str                 # unit found in the file: "ms", "s" or "ticks"
+    device: DeviceInfo | None = None          # the strap, for sessions
+    protocol: BreathingProtocol | None = None  # what the session was breathed to
 
 
 def read_rr(path: str | Path) -> RRRecording:
-    """Read a session file or an RR text file; raise :class:`SessionFileError` with one line."""
+    """Read a session file (its first strap) or an RR text file; raise
+    :class:`SessionFileError` with one line."""
+    return read_rr_all(path)[0]
+
+
+def read_rr_all(path: str | Path) -> list[RRRecording]:
+    """Every strap's beats in a session file (one per person), or the one series of a text file."""
     path = Path(path)
     if not path.exists():
         raise SessionFileError(f"{path}: no such file")
@@ -44,9 +54,13 @@ def read_rr(path: str | Path) -> RRRecording:
         raise SessionFileError(f"{path}: is a folder, not a file")
     if is_session_file(path):
         s = read_session(path)
-        first = s.device_ids == (s.device_ids[0] if s.device_ids.size else 0)
-        return RRRecording(path, "session", s.rr_ms[first], s.beat_time_s[first], s.artifact[first],
-                           "ticks")
+        protocol = s.protocol()
+        ids = [i for i in range(1, len(s.devices) + 1) if np.any(s.device_ids == i)]
+        if not ids:
+            raise SessionFileError(f"{path}: the session holds no beats")
+        return [RRRecording(path, "session", s.rr_ms[m], s.beat_time_s[m], s.artifact[m], "ticks",
+                            s.devices[i - 1], protocol)
+                for i in ids for m in [s.device_ids == i]]
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(b"SQLite format 3"):
@@ -60,8 +74,8 @@ def read_rr(path: str | Path) -> RRRecording:
     except OSError as e:
         raise SessionFileError(f"{path}: cannot read ({e.strerror})") from None
     values, unit = parse_rr_text(text, str(path))
-    return RRRecording(path, "text", values, np.cumsum(values) / 1000.0,
-                       np.zeros(values.size, bool), unit)
+    return [RRRecording(path, "text", values, np.cumsum(values) / 1000.0,
+                        np.zeros(values.size, bool), unit)]
 
 
 def parse_rr_text(text: str, name: str = "<text>") -> tuple[np.ndarray, str]:

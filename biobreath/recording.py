@@ -36,6 +36,7 @@ import numpy as np
 from biobreath import __version__
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
+from biobreath.protocols import BreathingProtocol, parse_protocol
 
 FORMAT = "biobreath-session"
 FORMAT_VERSION = 1
@@ -235,6 +236,29 @@ class SessionData:
     def complete(self) -> bool:
         """True when the session was closed cleanly (not killed mid-way)."""
         return "ended_utc" in self.meta
+
+    @property
+    def duration_s(self) -> float:
+        """How long (s) the session ran: until its stop event, or its last beat if cut short."""
+        stops = [t for t, _, kind, _ in self.events if kind == "session_stop"]
+        return max(stops + [float(self.arrival_s.max(initial=0.0))])
+
+    def protocol(self) -> BreathingProtocol:
+        """The protocol the session was breathed to, rebuilt from its metadata."""
+        meta = self.meta.get("protocol") or {}
+        steps = []
+        for s in meta.get("steps") or []:
+            step = {"label": s.get("label", ""), "seconds": max(3.0, float(s["duration_s"]))}
+            if s.get("inhale_s") is None:
+                step["paced"] = False
+            else:
+                step.update(inhale_s=s["inhale_s"], exhale_s=s["exhale_s"],
+                            hold_in_s=s["hold_in_s"], hold_out_s=s["hold_out_s"])
+            steps.append(step)
+        if not steps:
+            steps = [{"seconds": max(3.0, self.duration_s), "paced": False}]
+        return parse_protocol({"name": meta.get("name") or "recorded", "step": steps},
+                              str(self.path))
 
 
 def is_session_file(path: str | Path) -> bool:

@@ -17,7 +17,7 @@ from biobreath.physiology import SimParams
 from biobreath.protocols import load_protocol
 from biobreath.recording import Recorder, read_session
 from biobreath.session import Session, SessionListener
-from biobreath.sources.replay import ReplaySource, recorded_duration, recorded_protocol
+from biobreath.sources.replay import ReplaySource
 from biobreath.sources.sim import SimulatedStrap
 
 
@@ -32,9 +32,9 @@ class BreathTable(SessionListener):
 
 def replay(path: Path) -> None:
     data = read_session(path)
-    pacer = Pacer(recorded_protocol(data))
+    pacer = Pacer(data.protocol())
     session = Session(ReplaySource(data), ScaledClock(None), pacer, None,
-                      duration_s=recorded_duration(data), listeners=[BreathTable()])
+                      duration_s=data.duration_s, listeners=[BreathTable()])
     asyncio.run(session.run())
 
 

@@ -179,6 +179,12 @@ def test_virtual_straps_for_two_people_over_bleak(tmp_path, capsys):
     assert counts[1] > 80 and counts[2] > 80  # both people's beats, kept apart by device_id
     assert data.meta["source"]["kind"] == "virtual"
     assert "breath" in stdout
+    # analyze reports each person of a group session on its own line.
+    code, stdout, err = _run(capsys, "analyze", "--json", str(out))
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 0, err
+    assert len(rows) == 2 and rows[0]["address"] != rows[1]["address"]
+    assert all(r["n_beats"] > 80 for r in rows)
 
 
 def test_scan_finds_the_virtual_strap(capsys):

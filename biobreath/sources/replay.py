@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from biobreath.clock import Clock
 from biobreath.events import Battery, Beat, Contact, DeviceInfo, Event, Link, LinkState
-from biobreath.protocols import BreathingProtocol, parse_protocol
 from biobreath.recording import SessionData
 from biobreath.sources.base import BeatSource
 
@@ -51,25 +50,3 @@ class ReplaySource(BeatSource):
             await clock.sleep_until(t)
             yield ev
 
-
-def recorded_protocol(data: SessionData) -> BreathingProtocol:
-    """The protocol a session was recorded with, rebuilt from its metadata."""
-    meta = data.meta.get("protocol") or {}
-    steps = []
-    for s in meta.get("steps") or []:
-        step = {"label": s.get("label", ""), "seconds": max(3.0, float(s["duration_s"]))}
-        if s.get("inhale_s") is None:
-            step["paced"] = False
-        else:
-            step.update(inhale_s=s["inhale_s"], exhale_s=s["exhale_s"], hold_in_s=s["hold_in_s"],
-                        hold_out_s=s["hold_out_s"])
-        steps.append(step)
-    if not steps:
-        steps = [{"seconds": max(3.0, recorded_duration(data)), "paced": False}]
-    return parse_protocol({"name": meta.get("name") or "recorded", "step": steps}, str(data.path))
-
-
-def recorded_duration(data: SessionData) -> float:
-    """How long (s) the session ran: until its stop event, or its last beat if it was cut short."""
-    stops = [t for t, _, kind, _ in data.events if kind == "session_stop"]
-    return max(stops + [float(data.arrival_s.max(initial=0.0))])
