@@ -113,7 +113,10 @@ def parse_rr_text(text: str, name: str = "<text>") -> tuple[np.ndarray, str]:
     if not np.all(np.isfinite(values)):
         raise SessionFileError(f"{name}: RR values must be finite numbers")
     seconds = seconds_hint if seconds_hint is not None else float(np.median(values)) < 10.0
-    ms = values * 1000.0 if seconds else values
+    with np.errstate(over="ignore"):
+        ms = values * 1000.0 if seconds else values
+    if not np.all(np.isfinite(ms)):
+        raise SessionFileError(f"{name}: RR values must be finite numbers")
     if np.any(ms <= 0):
         raise SessionFileError(f"{name}: RR values must be positive")
     med = float(np.median(ms))
