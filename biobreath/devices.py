@@ -116,7 +116,7 @@ def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
              "generic"}
     unknown = set(raw) - known
     if unknown:
-        raise DeviceProfileError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise DeviceProfileError(f"{source}: unknown field(s) {', '.join(map(repr, sorted(unknown)))}")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise DeviceProfileError(f"{source}: 'name' must be a non-empty string")

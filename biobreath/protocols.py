@@ -120,7 +120,7 @@ def _parse_step(d: dict, where: str) -> Step:
              "exhale_s", "hold_in_s", "hold_out_s"}
     unknown = set(d) - known
     if unknown:
-        raise ProtocolError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise ProtocolError(f"{where}: unknown field(s) {', '.join(map(repr, sorted(unknown)))}")
     if ("minutes" in d) == ("seconds" in d):
         raise ProtocolError(f"{where}: give exactly one of 'minutes' or 'seconds'")
     duration = (_number(d, "minutes", where, lo=0.05, hi=24 * 60) * 60 if "minutes" in d
