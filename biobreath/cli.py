@@ -272,6 +272,9 @@ def _run_session(args) -> int:
                                  "never overwritten)")
         if not 3 <= args.sim_resonance <= 12:
             raise BiobreathError("--sim-resonance must be 3-12 breaths/min")
+        if args.source == "virtual" and args.speed is None and not args.headless:
+            raise BiobreathError("--speed max with the virtual strap needs --headless; in the "
+                                 "window give a number, such as --speed 10")
         if args.source == "ble" and args.speed != 1.0:
             raise BiobreathError("--speed applies to simulated and virtual straps; a real strap "
                                  "beats in real time")

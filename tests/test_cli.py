@@ -31,6 +31,8 @@ def _one_line_error(code, err, pattern):
     (["train", "--headless", "--sim-resonance", "40"], "--sim-resonance"),
     (["replay", "--headless", "missing.sqlite"], "no such file"),
     (["analyze", "missing.txt"], "no such file"),
+    (["train", "--source", "ble", "--headless", "--speed", "5"], "real time"),
+    (["train", "--source", "virtual", "--speed", "max", "--screenshot", "x.png"], "--headless"),
 ])
 def test_bad_arguments(capsys, argv, pattern):
     code, _, err = _run(capsys, *argv)
