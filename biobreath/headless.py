@@ -28,7 +28,8 @@ def summary_lines(s: SessionSummary) -> list[str]:
         + (f", {s.gaps} link gap(s)" if s.gaps else ""),
         f"mean HR {_num(s.mean_hr_bpm, '.1f')} bpm, RMSSD {_num(s.rmssd_ms, '.1f')} ms, "
         f"HR swing per breath {_num(s.mean_swing_bpm, '.1f')} bpm",
-        f"coherence mean {_num(s.coherence_mean, '.0f')}, best {_num(s.coherence_max, '.0f')}"
+        (f"coherence mean {s.coherence_mean:.0f}, best {s.coherence_max:.0f}"
+         if math.isfinite(s.coherence_mean) else "coherence: too short (it needs about a minute)")
         + (f"; following the pacer {s.following_mean:.0f}" if math.isfinite(s.following_mean)
            else ""),
     ] + ([f"recorded to {s.path}"] if s.path else [])

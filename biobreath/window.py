@@ -463,6 +463,8 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self.history = pg.PlotWidget()
         item = _style_plot(self.history)
         item.setLabel("bottom", "minutes", **{"color": MUTED, "font-size": "10pt"})
+        # Short sessions span under a minute: keep the axis in minutes, not "minutes (x0.001)".
+        item.getAxis("bottom").enableAutoSIPrefix(False)
         item.setYRange(-2, 106, padding=0)
         item.getAxis("left").setTicks([[(0.0, "0"), (LOW_MEDIUM_SCORE, f"{LOW_MEDIUM_SCORE:.0f}"),
                                         (MEDIUM_HIGH_SCORE, f"{MEDIUM_HIGH_SCORE:.0f}"),

@@ -294,3 +294,13 @@ def test_measured_breathing_is_drawn_over_the_pacer(qtbot, loop):
     assert "your breathing" in win.legend_label.text()
     assert win.summary.following_mean > 70
     assert "following the pacer" in win.summary_text.text()
+
+
+def test_history_axis_stays_in_minutes_for_short_sessions(qtbot, loop):
+    short = parse_protocol({"name": "s", "step": [{"seconds": 30, "inhale_s": 4, "exhale_s": 6}]})
+    win = TrainerWindow(sim_sessions(), short, autostart=False)
+    qtbot.addWidget(win)
+    win.start()
+    loop.run_until_complete(win.task)
+    axis = win.history.getPlotItem().getAxis("bottom")
+    assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
