@@ -84,6 +84,8 @@ class Pacer:
 
     def _reindex(self) -> None:
         self._t0 = np.array([s.t0 for s in self._segments])
+        self._p0 = np.array([s.phase0 for s in self._segments])
+        self._period = np.array([s.period_s for s in self._segments])
 
     @property
     def duration_s(self) -> float:
@@ -96,10 +98,7 @@ class Pacer:
         """Phase in breaths at time(s) ``t`` (s); vectorised over arrays."""
         ta = np.asarray(t, dtype=float)
         idx = np.clip(np.searchsorted(self._t0, ta, side="right") - 1, 0, None)
-        t0 = self._t0[idx]
-        p0 = np.array([s.phase0 for s in self._segments])[idx]
-        per = np.array([s.period_s for s in self._segments])[idx]
-        out = p0 + (ta - t0) / per
+        out = self._p0[idx] + (ta - self._t0[idx]) / self._period[idx]
         return float(out) if np.ndim(out) == 0 else out
 
     def volume(self, t):
@@ -135,8 +134,7 @@ class Pacer:
 
     def breath_start(self, n: int) -> float:
         """Session time (s) at which breath number ``n`` starts."""
-        phases = np.array([s.phase0 for s in self._segments])
-        k = max(0, int(np.searchsorted(phases, n, side="right")) - 1)
+        k = max(0, int(np.searchsorted(self._p0, n, side="right")) - 1)
         seg = self._segments[k]
         return seg.t0 + (n - seg.phase0) * seg.period_s
 
