@@ -325,11 +325,7 @@ def _run_headless(make_session, protocol, args) -> int:
         # Built inside the running loop: a virtual-time clock reads that loop's time.
         session = make_session(protocol)
         session.listeners.append(HeadlessPrinter())
-        try:
-            await session.run()
-        finally:
-            if session.recorder:
-                session.recorder.discard_if_empty()
+        await session.run()
         _remember_strap(session)
 
     loop_factory = None

@@ -190,7 +190,8 @@ class Recorder:
 
     def discard_if_empty(self) -> bool:
         """Delete the file if the session ended without a single beat or notification (it
-        failed to start, e.g. no strap found); returns whether it did. Call after :meth:`close`."""
+        failed to start, e.g. no strap found); returns whether it did. Call after :meth:`close`.
+        Only this recorder's own, just-closed file is ever deleted."""
         try:
             db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             try:

@@ -140,6 +140,7 @@ class Session:
         self.t = 0.0
         self._breath = 0
         self._gaps = 0
+        self._discarded = False
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -213,6 +214,9 @@ class Session:
                 if rec:
                     rec.event(self.t, "session_stop")
                     rec.close()
+                    # A session that never got a beat (no strap found, stopped at once) leaves
+                    # no empty file behind.
+                    self._discarded = rec.discard_if_empty()
         summary = self._summary()
         for li in self.listeners:
             li.on_end(summary)
@@ -363,7 +367,7 @@ class Session:
         self._set_status(s, quality=q)
 
     def _summary(self) -> SessionSummary:
-        path = str(self.recorder.path) if self.recorder else ""
+        path = str(self.recorder.path) if self.recorder and not self._discarded else ""
         if self.primary is None:
             return SessionSummary(self.t, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan,
                                   self._gaps, path)
