@@ -227,7 +227,10 @@ class Session:
             async for ev in self.source.events(self.clock):
                 await queue.put(ev)
         finally:
-            await queue.put(_END)
+            # Tell the session the source ended (or failed), unless the session itself cancelled
+            # us: then nobody reads the queue, and waiting for room in a full one would hang.
+            if not asyncio.current_task().cancelling():
+                await queue.put(_END)
 
     async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
         """The next event or _END from the source; None when the clock reached ``deadline``

@@ -150,3 +150,18 @@ def test_offline_times_stay_on_the_recording_clock_across_link_gaps():
     origin = np.concatenate([np.arange(5), [5, 5], np.arange(6, 20)])
     t2 = nn_times(beat_t, rr, nn, origin)
     assert np.allclose(t2[[4, 6, 7, 20]], beat_t[[4, 5, 6, 19]])
+
+
+def test_ending_with_a_full_queue_does_not_hang(monkeypatch):
+    """At full speed the source runs ahead and fills the queue; ending the session must not
+    wait for room that never comes."""
+    monkeypatch.setattr(Session, "QUEUE_SIZE", 2)
+    pacer = Pacer(load_protocol("coherence"))
+    for seed in range(12):
+        session = Session(SimulatedStrap(SimParams(seed=seed), pacer), ScaledClock(None), pacer,
+                          None, duration_s=30 + seed * 0.37)
+
+        async def bounded():
+            return await asyncio.wait_for(session.run(), timeout=30)
+
+        assert asyncio.run(bounded()).n_beats > 20
