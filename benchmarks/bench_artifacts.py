@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from test_artifacts import Injected, causal_kinds, inject, rmssd, score, synthetic_rr
 
-from biobreath.artifacts import CausalDetector, apply_verdicts, correct, detect
+from biobreath.core.artifacts import CausalDetector, apply_verdicts, correct, detect
 
 N_BEATS = 20_000
 SEEDS = (1, 2, 3)

@@ -23,15 +23,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from biobreath.ble.virtual_strap import Outage
-from biobreath.ble.virtual_time import loop_clock, run_virtual
 from biobreath.clock import ScaledClock
+from biobreath.core.timing import BeatTimer
 from biobreath.events import Beat, Link, LinkState, Notification
-from biobreath.gatt import parse_heart_rate_measurement
-from biobreath.physiology import PhysiologyModel, SimParams
-from biobreath.simstrap import StrapEmulator
-from biobreath.sources.ble import open_strap_source
-from biobreath.timing import BeatTimer
+from biobreath.sim.emulator import StrapEmulator
+from biobreath.sim.physiology import PhysiologyModel, SimParams
+from biobreath.sim.virtual_h10 import Outage
+from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sources.factory import open_strap_source
+from biobreath.straps.gatt import parse_heart_rate_measurement
 
 
 def timing_errors(params: SimParams, duration_s: float) -> tuple[np.ndarray, np.ndarray]:

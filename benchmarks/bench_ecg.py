@@ -6,8 +6,8 @@ Run: ``python benchmarks/bench_ecg.py`` (under a minute). Prints:
    strap's ECG and on a harder one (noise, deep S, tall T, mains hum, strong baseline wander);
    NeuroKit2's ``ecg_peaks`` on the same signals when it is installed (it places peaks on
    samples, 7.7 ms apart at 130 Hz).
-2. End to end: virtual strap -> bumble -> bleak -> :class:`~biobreath.sources.ble.BleStrap` ->
-   ECG events placed on the session clock -> :func:`~biobreath.ecg.detect_r_peaks`: the R-peak
+2. End to end: virtual strap -> bumble -> bleak -> :class:`~biobreath.straps.ble.BleStrap` ->
+   ECG events placed on the session clock -> :func:`~biobreath.core.ecg.detect_r_peaks`: the R-peak
    error against the simulator's true beats, and the difference between the strap's own beat
    times (rebuilt from its RRs by the beat timer) and the ECG's R-peaks; after the first 20 s.
 3. Speed: one hour of ECG in one call, and the live stream's cost per frame.
@@ -23,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from biobreath.ble.virtual_strap import synth_ecg_uv
-from biobreath.ble.virtual_time import loop_clock, run_virtual
-from biobreath.ecg import RPeakStream, compare_with_rr, detect_r_peaks
+from biobreath.core.ecg import RPeakStream, compare_with_rr, detect_r_peaks
+from biobreath.core.pacer import Pacer
 from biobreath.events import Beat, EcgSamples
-from biobreath.pacer import Pacer
-from biobreath.physiology import PhysiologyModel, SimParams
-from biobreath.protocols import load_protocol
-from biobreath.sources.ble import open_strap_source
+from biobreath.files.protocols import load_protocol
+from biobreath.sim.physiology import PhysiologyModel, SimParams
+from biobreath.sim.virtual_h10 import synth_ecg_uv
+from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sources.factory import open_strap_source
 
 FS = 130.0
 HARD_WAVES = ((-0.17, 90.0, 0.02), (-0.03, -120.0, 0.008), (0.0, 1000.0, 0.009),

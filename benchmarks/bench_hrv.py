@@ -1,4 +1,4 @@
-"""Timing of biobreath.hrv on a synthetic 24-hour recording (a script, not a test).
+"""Timing of biobreath.core.hrv on a synthetic 24-hour recording (a script, not a test).
 
 Prints: the full analysis of ~100 000 beats (target < 2 s), 5-minute windows every 30 s over
 24 h (target < 5 s), and time + frequency domain against NeuroKit2's ``hrv_time`` +
@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from biobreath import hrv
+from biobreath.core import hrv
 
 
 def synthetic_day(seed: int = 0, hours: float = 24.0) -> np.ndarray:

@@ -14,11 +14,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import percentiles_ms  # noqa: E402
 
-from biobreath.coherence import coherence  # noqa: E402
-from biobreath.live import LiveCore, rmssd  # noqa: E402
-from biobreath.physiology import PhysiologyModel, SimParams  # noqa: E402
-from biobreath.pacer import Pacer  # noqa: E402
-from biobreath.protocols import load_protocol  # noqa: E402
+from biobreath.core.coherence import coherence  # noqa: E402
+from biobreath.core.live import LiveCore, rmssd  # noqa: E402
+from biobreath.core.pacer import Pacer  # noqa: E402
+from biobreath.files.protocols import load_protocol  # noqa: E402
+from biobreath.sim.physiology import PhysiologyModel, SimParams  # noqa: E402
 
 
 def beats(hours: float) -> tuple[np.ndarray, np.ndarray]:

@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 
 from biobreath.clock import ScaledClock
-from biobreath.headless import HeadlessPrinter
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import parse_protocol
-from biobreath.recording import Recorder, read_session
+from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import parse_protocol
+from biobreath.files.recording import read_session
 from biobreath.session import Session, SessionListener
+from biobreath.session.recorder import RecordingListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.replay import ReplaySource
-from biobreath.sources.sim import SimulatedStrap
+from biobreath.ui.headless import HeadlessPrinter
 
 HOUR = 3600.0
 
@@ -59,8 +60,9 @@ class MemoryProbe(SessionListener):
 
 
 def run(source, pacer, seconds, out=None, listeners=()) -> float:
-    session = Session(source, ScaledClock(None), pacer, Recorder(out) if out else None,
-                      duration_s=seconds, listeners=[HeadlessPrinter(io.StringIO()), *listeners])
+    session = Session(source, ScaledClock(None), pacer, duration_s=seconds,
+                      listeners=[*([RecordingListener(out)] if out else []),
+                                 HeadlessPrinter(io.StringIO()), *listeners])
     t0 = time.perf_counter()
     asyncio.run(session.run())
     return time.perf_counter() - t0

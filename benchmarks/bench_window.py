@@ -28,13 +28,13 @@ import pyqtgraph as pg
 import qasync
 from PySide6 import QtCore, QtWidgets
 
-from biobreath import window as w
-from biobreath.headless import clock_text
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol
+from biobreath.core.pacer import Pacer
+from biobreath.files.protocols import load_protocol
 from biobreath.session import Session
-from biobreath.sources.sim import SimulatedStrap
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
+from biobreath.ui import window as w
+from biobreath.ui.headless import clock_text
 
 FPS = 60
 
@@ -135,8 +135,7 @@ def _window(cls: type[w.TrainerWindow], size: tuple[int, int]
 
     def make_session(protocol):
         pacer = Pacer(protocol)
-        return Session(SimulatedStrap(SimParams(seed=1, ectopic_rate=0.01), pacer), clock, pacer,
-                       None)
+        return Session(SimulatedStrap(SimParams(seed=1, ectopic_rate=0.01), pacer), clock, pacer)
 
     win = cls(make_session, load_protocol("coherence"), autostart=False, fps=FPS)
     win.resize(*size)

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _analyze(args) -> int:
-    from biobreath.analysis import analyze_file
+    from biobreath.offline.analysis import analyze_file
 
     if args.step is not None and args.window is None:
         raise BiobreathError("--step needs --window")
@@ -168,10 +168,10 @@ def _plot_path(args, f: Path, k: int, n_straps: int) -> Path | None:
 
 def _report(args, result, plot: Path | None) -> None:
     """Print one analysis (whole file or --window rows) and write its figure."""
-    from biobreath.analysis import analyze_windows, format_report
+    from biobreath.offline.analysis import analyze_windows, format_report
 
     if plot is not None:
-        from biobreath.report import plot_report
+        from biobreath.offline.report import plot_report
 
         plot_report(result, plot)
     if args.window is None:
@@ -192,9 +192,9 @@ def _report(args, result, plot: Path | None) -> None:
 
 
 def _scan(args) -> int:
-    from biobreath.ble.scan import scan
+    from biobreath.sources.factory import scan_straps
 
-    found = asyncio.run(scan(args.timeout, virtual=args.virtual))
+    found = asyncio.run(scan_straps(args.timeout, virtual=args.virtual))
     if not found:
         print(f"no heart-rate straps heard in {args.timeout:g} s; is the strap worn (its "
               "electrodes moist) and not connected to another app?")
@@ -206,7 +206,7 @@ def _scan(args) -> int:
 
 
 def _last_strap_file() -> Path:
-    from biobreath.recording import default_session_dir
+    from biobreath.files.recording import default_session_dir
 
     return default_session_dir().parent / "last-strap.txt"
 
@@ -241,10 +241,11 @@ def _has_display() -> bool:
 
 
 def _run_session(args) -> int:
-    from biobreath.pacer import Pacer
-    from biobreath.protocols import load_protocol
-    from biobreath.recording import Recorder, default_session_path, read_session
+    from biobreath.core.pacer import Pacer
+    from biobreath.files.protocols import load_protocol
+    from biobreath.files.recording import default_session_path, read_session
     from biobreath.session import Session
+    from biobreath.session.recorder import RecordingListener
 
     if not args.headless and not _has_display():
         if args.screenshot is None:
@@ -260,10 +261,14 @@ def _run_session(args) -> int:
         duration = data.duration_s
 
         def make_session(protocol):
-            return Session(ReplaySource(data), _session_clock(args), Pacer(protocol), None,
+            return Session(ReplaySource(data), _session_clock(args), Pacer(protocol),
                            duration_s=duration)
     else:
-        from biobreath.physiology import SimParams
+        from biobreath.sources.factory import (
+            open_simulated_strap,
+            open_strap_source,
+            simulated_person,
+        )
 
         protocol = load_protocol(args.protocol)
         out = args.out
@@ -278,26 +283,23 @@ def _run_session(args) -> int:
         if args.source == "ble" and args.speed != 1.0:
             raise BiobreathError("--speed applies to simulated and virtual straps; a real strap "
                                  "beats in real time")
-        sim = SimParams(seed=args.sim_seed, resonance_bpm=args.sim_resonance)
+        sim = simulated_person(args.sim_seed, args.sim_resonance)
         targets = _strap_targets(args)
 
         def make_session(protocol):
             pacer = Pacer(protocol)
             if args.source == "sim":
-                from biobreath.sources.sim import SimulatedStrap
-
-                source = SimulatedStrap(sim, pacer)
+                source = open_simulated_strap(sim, pacer)
             else:
-                from biobreath.sources.ble import open_strap_source
-
                 source = open_strap_source(targets, virtual=args.source == "virtual",
                                            sim_params=sim, pacer=pacer)
-            recorder = Recorder(out or default_session_path())
-            return Session(source, _session_clock(args), pacer, recorder, duration_s=args.duration)
+            recorder = RecordingListener(out or default_session_path())
+            return Session(source, _session_clock(args), pacer, duration_s=args.duration,
+                           listeners=[recorder])
 
     if args.headless:
         return _run_headless(make_session, protocol, args)
-    from biobreath.window import run_window
+    from biobreath.ui.window import run_window
 
     return run_window(make_session, protocol, screenshot=args.screenshot)
 
@@ -309,17 +311,13 @@ def _virtual_time(args) -> bool:
 
 
 def _session_clock(args):
-    from biobreath.clock import ScaledClock
+    from biobreath.sources.factory import session_clock
 
-    if _virtual_time(args):
-        from biobreath.ble.virtual_time import loop_clock
-
-        return loop_clock()
-    return ScaledClock(args.speed)
+    return session_clock(args.speed, virtual_time=_virtual_time(args))
 
 
 def _run_headless(make_session, protocol, args) -> int:
-    from biobreath.headless import HeadlessPrinter
+    from biobreath.ui.headless import HeadlessPrinter
 
     async def main():
         # Built inside the running loop: a virtual-time clock reads that loop's time.
@@ -328,11 +326,8 @@ def _run_headless(make_session, protocol, args) -> int:
         await session.run()
         _remember_strap(session)
 
-    loop_factory = None
-    if _virtual_time(args):
-        from biobreath.ble.virtual_time import VirtualTimeLoop
+    from biobreath.sources.factory import loop_factory
 
-        loop_factory = VirtualTimeLoop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(virtual_time=_virtual_time(args))) as runner:
         runner.run(main())
     return 0

@@ -11,21 +11,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from biobreath import artifacts, hrv
 from biobreath.clock import ScaledClock
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol
-from biobreath.readers import read_rr
-from biobreath.recording import Recorder
+from biobreath.core import artifacts, hrv
+from biobreath.core.pacer import Pacer
+from biobreath.files.protocols import load_protocol
+from biobreath.files.readers import read_rr
 from biobreath.session import Session
-from biobreath.sources.sim import SimulatedStrap
+from biobreath.session.recorder import RecordingListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 
 
 def record_example(path: Path) -> None:
     pacer = Pacer(load_protocol("resonance-5.5"))
     strap = SimulatedStrap(SimParams(seed=11, ectopic_rate=0.01), pacer)
-    asyncio.run(Session(strap, ScaledClock(None), pacer, Recorder(path), duration_s=300).run())
+    asyncio.run(Session(strap, ScaledClock(None), pacer, duration_s=300,
+                        listeners=[RecordingListener(path)]).run())
 
 
 def main(path: Path) -> None:

@@ -12,13 +12,14 @@ import tempfile
 from pathlib import Path
 
 from biobreath.clock import ScaledClock
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol
-from biobreath.recording import Recorder, read_session
+from biobreath.core.pacer import Pacer
+from biobreath.files.protocols import load_protocol
+from biobreath.files.recording import read_session
 from biobreath.session import Session, SessionListener
+from biobreath.session.recorder import RecordingListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.replay import ReplaySource
-from biobreath.sources.sim import SimulatedStrap
 
 
 class BreathTable(SessionListener):
@@ -33,7 +34,7 @@ class BreathTable(SessionListener):
 def replay(path: Path) -> None:
     data = read_session(path)
     pacer = Pacer(data.protocol())
-    session = Session(ReplaySource(data), ScaledClock(None), pacer, None,
+    session = Session(ReplaySource(data), ScaledClock(None), pacer,
                       duration_s=data.duration_s, listeners=[BreathTable()])
     asyncio.run(session.run())
 
@@ -46,5 +47,5 @@ if __name__ == "__main__":
             f = Path(d) / "example.sqlite"
             pacer = Pacer(load_protocol("coherence"))
             asyncio.run(Session(SimulatedStrap(SimParams(seed=5), pacer), ScaledClock(None),
-                                pacer, Recorder(f), duration_s=180).run())
+                                pacer, duration_s=180, listeners=[RecordingListener(f)]).run())
             replay(f)

@@ -10,12 +10,12 @@ runs as fast as the computer can, so two simulated minutes take a fraction of a 
 import asyncio
 
 from biobreath.clock import ScaledClock
+from biobreath.core.live import LiveCore
+from biobreath.core.pacer import Pacer
 from biobreath.events import Beat
-from biobreath.live import LiveCore
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol
-from biobreath.sources.sim import SimulatedStrap
+from biobreath.files.protocols import load_protocol
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 
 
 async def main(seconds: float = 120.0) -> None:

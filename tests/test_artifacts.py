@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biobreath.artifacts import (
+from biobreath.core.artifacts import (
     ArtifactKind,
     ArtifactParams,
     CausalDetector,

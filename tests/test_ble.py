@@ -16,13 +16,16 @@ from bleak.exc import (
     BleakDBusError,
 )
 
-from biobreath.ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
-from biobreath.ble.scan import no_bluetooth, scan
-from biobreath.ble.virtual_strap import SENSOR_EPOCH_S, Outage, VirtualStrap
-from biobreath.ble.virtual_time import loop_clock, run_virtual
 from biobreath.errors import NoBluetoothError
 from biobreath.events import Battery, Beat, Link, LinkState
-from biobreath.gatt import (
+from biobreath.sim.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio, radio_backend
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.virtual_h10 import SENSOR_EPOCH_S, Outage, VirtualStrap
+from biobreath.sim.virtual_source import VirtualStraps
+from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sources.factory import open_strap_source, scan_straps
+from biobreath.straps.ble import BleStrap, ReconnectPolicy
+from biobreath.straps.gatt import (
     BATTERY_LEVEL,
     FIRMWARE_REVISION,
     HEART_RATE_MEASUREMENT,
@@ -42,8 +45,7 @@ from biobreath.gatt import (
     parse_pmd_settings,
     pmd_sample_times_ns,
 )
-from biobreath.physiology import SimParams
-from biobreath.sources.ble import BleStrap, ReconnectPolicy, open_strap_source
+from biobreath.straps.scan import no_bluetooth, scan
 
 
 def test_virtual_time_jumps_and_keeps_order():
@@ -59,7 +61,7 @@ def test_virtual_time_jumps_and_keeps_order():
 
 
 def test_scan_finds_the_virtual_strap():
-    results = run_virtual(scan(5.0, virtual=True))
+    results = run_virtual(scan_straps(5.0, virtual=True))
     assert len(results) == 1
     r = results[0]
     assert r.name.startswith("Polar H10 ") and r.profile.id == "polar-h10" and r.rssi < 0
@@ -71,7 +73,7 @@ def test_scan_lists_every_strap_on_the_radio():
         straps = [VirtualStrap(radio, device_id=i) for i in ("0000000A", "0000000B")]
         for s in straps:
             await s.power_on()
-        found = await scan(2.0, radio=radio)
+        found = await scan(2.0, backend=radio_backend(radio))
         by_filter = await BleakScanner.find_device_by_filter(
             lambda d, ad: HEART_RATE_SERVICE in ad.service_uuids and d.name.endswith("B"),
             timeout=2.0, backend=BumbleScanner, radio=radio)
@@ -210,19 +212,19 @@ def test_two_minutes_deliver_every_beat():
 
 def test_session_records_every_beat_the_strap_sent(tmp_path):
     """The whole path: virtual strap -> bumble -> bleak -> source -> session -> recording."""
-    from biobreath.pacer import Pacer
-    from biobreath.protocols import load_protocol
-    from biobreath.recording import Recorder, read_session
+    from biobreath.core.pacer import Pacer
+    from biobreath.files.protocols import load_protocol
+    from biobreath.files.recording import read_session
     from biobreath.session import Session
+    from biobreath.session.recorder import RecordingListener
 
     path = tmp_path / "virtual.biobreath"
 
     async def main():
         pacer = Pacer(load_protocol("coherence"))
         source = open_strap_source(virtual=True, sim_params=SimParams(seed=5), pacer=pacer)
-        recorder = Recorder(path)
-        summary = await Session(source, loop_clock(), pacer, recorder, duration_s=120.0).run()
-        recorder.close()
+        summary = await Session(source, loop_clock(), pacer, duration_s=120.0,
+                                listeners=[RecordingListener(path)]).run()
         return summary, source.peripherals[0]
 
     summary, strap = run_virtual(main())
@@ -265,8 +267,8 @@ def test_long_outage_keeps_retrying_with_backoff():
         clock = loop_clock()
         radio = VirtualRadio()
         strap = VirtualStrap(radio, outages=[Outage(20.0, 45.0)])
-        source = BleStrap([strap.address], radio=radio, peripherals=[strap],
-                          policy=ReconnectPolicy(connect_timeout_s=3.0, max_delay_s=4.0))
+        source = VirtualStraps([strap], radio,
+                               policy=ReconnectPolicy(connect_timeout_s=3.0, max_delay_s=4.0))
         events = await collect(source, clock, 90.0)
         return events
 
@@ -300,7 +302,7 @@ def test_malformed_notification_is_dropped_and_the_stream_goes_on():
         clock = loop_clock()
         radio = VirtualRadio()
         strap = VirtualStrap(radio)
-        source = BleStrap([strap.name], radio=radio, peripherals=[strap])
+        source = VirtualStraps([strap], radio, targets=[strap.name])
         stream = source.events(clock)
         events, sent = [], False
         async for ev in stream:
@@ -322,8 +324,8 @@ def test_malformed_notification_is_dropped_and_the_stream_goes_on():
 
 def test_target_not_found_is_one_clear_error():
     async def main():
-        source = BleStrap(["Polar H10 FFFFFFFF"], radio=VirtualRadio(),
-                          policy=ReconnectPolicy(scan_timeout_s=2.0))
+        source = VirtualStraps([], VirtualRadio(), targets=["Polar H10 FFFFFFFF"],
+                               policy=ReconnectPolicy(scan_timeout_s=2.0))
         return await collect(source, loop_clock(), 10.0)
 
     with pytest.raises(Exception) as info:
@@ -370,7 +372,8 @@ def test_strap_source_without_bluetooth_raises_no_bluetooth(monkeypatch):
 
 def test_open_strap_source_kinds():
     real = open_strap_source(["AA:BB:CC:DD:EE:FF"])
-    assert real.kind == "ble" and real.targets == ("AA:BB:CC:DD:EE:FF",) and not real.peripherals
+    assert real.kind == "ble" and real.targets == ("AA:BB:CC:DD:EE:FF",)
+    assert not hasattr(real, "peripherals")
     virtual = open_strap_source(virtual=True, sim_params=SimParams(seed=9))
     assert virtual.kind == "virtual" and len(virtual.peripherals) == 1
     assert virtual.targets == (virtual.peripherals[0].address,)
@@ -395,21 +398,21 @@ def test_virtual_strap_refuses_a_clock_without_speed():
 
 def test_session_over_the_virtual_strap_records_ecg_whose_r_peaks_meet_the_true_beats(tmp_path):
     """Virtual strap -> bleak -> source -> session -> file -> R-peaks, against the simulator."""
-    from biobreath.ecg import compare_with_rr, detect_r_peaks
-    from biobreath.pacer import Pacer
-    from biobreath.protocols import load_protocol
-    from biobreath.recording import Recorder, read_session
-    from biobreath.respiration import RespirationTracker
+    from biobreath.core.ecg import compare_with_rr, detect_r_peaks
+    from biobreath.core.pacer import Pacer
+    from biobreath.core.respiration import RespirationTracker
+    from biobreath.files.protocols import load_protocol
+    from biobreath.files.recording import read_session
     from biobreath.session import Session
+    from biobreath.session.recorder import RecordingListener
 
     path = tmp_path / "pmd.biobreath"
     pacer = Pacer(load_protocol("coherence"))
 
     async def main():
         source = open_strap_source(virtual=True, sim_params=SimParams(seed=11), pacer=pacer)
-        recorder = Recorder(path)
-        await Session(source, loop_clock(), pacer, recorder, duration_s=120.0).run()
-        recorder.close()
+        await Session(source, loop_clock(), pacer, duration_s=120.0,
+                      listeners=[RecordingListener(path)]).run()
         return source.peripherals[0]
 
     strap = run_virtual(main())
@@ -487,7 +490,7 @@ def test_pmd_can_be_turned_off():
 
 
 def test_a_refused_stream_is_left_out_and_the_others_go_on(monkeypatch, caplog):
-    import biobreath.ble.virtual_strap as vs
+    import biobreath.sim.virtual_h10 as vs
     from biobreath.events import AccSamples, EcgSamples
 
     monkeypatch.setattr(vs, "ACC_RATES_HZ", (50, 100, 200))  # this strap refuses 25 Hz
@@ -504,7 +507,7 @@ def test_a_refused_stream_is_left_out_and_the_others_go_on(monkeypatch, caplog):
 def pmd_frames(duration_s: float, drift_ppm: float, seed: int, lost=()):
     """(arrival s, payload) of a 130 Hz ECG stream whose clock runs ``drift_ppm`` fast, each
     frame arriving 10-60 ms after its last sample; and the true session time of every sample."""
-    from biobreath.gatt import encode_pmd_frame
+    from biobreath.straps.gatt import encode_pmd_frame
 
     rng = np.random.default_rng(seed)
     rate = 1.0 + drift_ppm * 1e-6
@@ -521,7 +524,7 @@ def pmd_frames(duration_s: float, drift_ppm: float, seed: int, lost=()):
 
 @pytest.mark.parametrize("drift_ppm", [-40.0, 0.0, 40.0])
 def test_pmd_decoder_places_samples_by_the_shortest_latency_seen(drift_ppm):
-    from biobreath.sources.ble import PmdDecoder
+    from biobreath.straps.ble import PmdDecoder
 
     frames, truth = pmd_frames(3600.0, drift_ppm, seed=1)
     decoder = PmdDecoder("strap", {"ecg": 130.0}, latency_min_s=0.005, drift_ppm=50.0)
@@ -536,7 +539,7 @@ def test_pmd_decoder_places_samples_by_the_shortest_latency_seen(drift_ppm):
 
 
 def test_pmd_decoder_spaces_samples_at_the_nominal_rate_after_a_lost_frame():
-    from biobreath.sources.ble import PmdDecoder
+    from biobreath.straps.ble import PmdDecoder
 
     frames, truth = pmd_frames(30.0, 0.0, seed=2, lost={20})
     decoder = PmdDecoder("strap", {"ecg": 130.0})

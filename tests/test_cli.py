@@ -168,7 +168,7 @@ def test_analyze_too_few_beats_gives_nan_with_reason(tmp_path, capsys):
 
 
 def test_virtual_straps_for_two_people_over_bleak(tmp_path, capsys):
-    from biobreath.recording import read_session
+    from biobreath.files.recording import read_session
 
     out = tmp_path / "group.sqlite"
     code, stdout, err = _run(capsys, "train", "--source", "virtual", "--device", "A",

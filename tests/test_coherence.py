@@ -5,8 +5,14 @@ import pytest
 from scipy.interpolate import CubicSpline
 from scipy.signal import periodogram
 
-from biobreath.coherence import (CoherenceParams, coherence, coherence_series, peak_to_trough,
-                                 score_from_ratio, score_level)
+from biobreath.core.coherence import (
+    CoherenceParams,
+    coherence,
+    coherence_series,
+    peak_to_trough,
+    score_from_ratio,
+    score_level,
+)
 
 
 def _beats(rr_fn, seconds=120.0, start=0.0):

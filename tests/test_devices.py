@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from biobreath.devices import (
+from biobreath.straps.gatt import HEART_RATE_SERVICE, PMD_SERVICE
+from biobreath.straps.profiles import (
     DeviceProfileError,
     device_dirs,
     load_profile,
     load_profiles,
     match_profile,
 )
-from biobreath.gatt import HEART_RATE_SERVICE, PMD_SERVICE
 
 EXPECTED = {"polar-h10", "polar-h9", "polar-h7", "garmin-hrm-pro", "garmin-hrm-dual",
             "wahoo-tickr", "coospo-h6", "coospo-h808s", "movesense", "generic"}

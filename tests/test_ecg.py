@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from biobreath.ecg import RPeakStream, compare_with_rr, detect_r_peaks
-from biobreath.physiology import PhysiologyModel, SimParams
+from biobreath.core.ecg import RPeakStream, compare_with_rr, detect_r_peaks
+from biobreath.sim.physiology import PhysiologyModel, SimParams
 
 FS = 130.0
 # A chest lead unlike the virtual strap's: narrower R, deep S, tall T (µV, s).

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biobreath.gatt import (
+from biobreath.straps.gatt import (
     PMD_START_ACC_200HZ,
     PMD_START_ECG_130HZ,
     PMD_STOP_ACC,

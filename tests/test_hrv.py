@@ -1,4 +1,4 @@
-"""Tests of biobreath.hrv: Kubios's published figures, known signals, exact counts, edge cases."""
+"""Tests of biobreath.core.hrv: Kubios's published figures, known signals, exact counts, edge cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import interpolate, signal
 
-from biobreath import hrv
+from biobreath.core import hrv
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from biobreath.artifacts import ArtifactKind, CausalDetector
-from biobreath.live import LiveCore, rmssd
+from biobreath.core.artifacts import ArtifactKind, CausalDetector
+from biobreath.core.live import LiveCore, rmssd
 
 
 def _series(n, seed=0):

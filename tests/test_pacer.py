@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from biobreath.core.pacer import Pacer, Stage
+from biobreath.core.protocol import parse_protocol
 from biobreath.errors import ProtocolError
-from biobreath.pacer import Pacer, Stage
-from biobreath.protocols import available_protocols, load_protocol, parse_protocol
+from biobreath.files.protocols import available_protocols, load_protocol
 
 
 def _proto(*steps):

@@ -7,9 +7,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from biobreath.core.protocol import parse_protocol
 from biobreath.errors import ProtocolError, SessionFileError
-from biobreath.protocols import parse_protocol
-from biobreath.readers import parse_rr_text
+from biobreath.files.readers import parse_rr_text
 
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6))
 cells = st.one_of(numbers.map(str), st.text(max_size=8))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import interpolate, signal
 
-from biobreath.pacer import Pacer
-from biobreath.physiology import PhysiologyModel, SimParams, breath_shape, ipfm_beats
-from biobreath.protocols import parse_protocol
+from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import parse_protocol
+from biobreath.sim.physiology import PhysiologyModel, SimParams, breath_shape, ipfm_beats
 
 
 def paced(rate_bpm: float, minutes: float = 5.0, free_minutes: float = 0.0) -> Pacer:

@@ -5,8 +5,8 @@ import pytest
 
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
-from biobreath.readers import parse_rr_text, read_rr
-from biobreath.recording import Recorder, read_session
+from biobreath.files.readers import parse_rr_text, read_rr
+from biobreath.files.recording import Recorder, read_session
 
 
 def _record(path, n=5, close=True):

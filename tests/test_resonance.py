@@ -7,8 +7,13 @@ import pytest
 from scipy.interpolate import CubicSpline
 from scipy.signal import csd
 
-from biobreath.resonance import (assess, count_peaks, hr_breathing_phase, resonance_criteria,
-                                 smoothness)
+from biobreath.core.resonance import (
+    assess,
+    count_peaks,
+    hr_breathing_phase,
+    resonance_criteria,
+    smoothness,
+)
 
 
 def _beats_from_hr(hr_fn, seconds):

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from biobreath.pacer import Pacer
-from biobreath.physiology import PhysiologyModel, SimParams
-from biobreath.protocols import load_protocol
-from biobreath.respiration import (
+from biobreath.core.pacer import Pacer
+from biobreath.core.respiration import (
     RespirationTracker,
     breathing_phase,
     breathing_rate,
     breathing_signal,
     following_score,
 )
+from biobreath.files.protocols import load_protocol
+from biobreath.sim.physiology import PhysiologyModel, SimParams
 
 FS = 25.0
 GRAVITY_MG = np.array([-60.0, 120.0, 990.0])  # a slightly reclined chest

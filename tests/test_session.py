@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from biobreath.clock import ScaledClock
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import load_protocol
-from biobreath.recording import Recorder, read_session
+from biobreath.core.pacer import Pacer
+from biobreath.files.protocols import load_protocol
+from biobreath.files.recording import read_session
 from biobreath.session import Session, SessionListener
+from biobreath.session.recorder import RecordingListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.replay import ReplaySource
-from biobreath.sources.sim import SimulatedStrap
 
 
 class Collect(SessionListener):
@@ -44,9 +45,9 @@ def _run(protocol, seconds, out=None, seed=1, **sim):
     pacer = Pacer(protocol)
     source = SimulatedStrap(SimParams(seed=seed, **sim), pacer)
     listener = Collect()
-    rec = Recorder(out) if out else None
-    session = Session(source, ScaledClock(None), pacer, rec, duration_s=seconds,
-                      listeners=[listener])
+    recorders = [RecordingListener(out)] if out else []
+    session = Session(source, ScaledClock(None), pacer, duration_s=seconds,
+                      listeners=[*recorders, listener])
     asyncio.run(session.run())
     return listener
 
@@ -87,7 +88,7 @@ def test_recording_then_replay_gives_the_same_numbers(tmp_path):
 
     replayed = Collect()
     pacer = Pacer(load_protocol("coherence"))
-    session = Session(ReplaySource(data), ScaledClock(None), pacer, None, duration_s=180,
+    session = Session(ReplaySource(data), ScaledClock(None), pacer, duration_s=180,
                       listeners=[replayed])
     asyncio.run(session.run())
     assert [v.rr_ms for v in replayed.beats] == [v.rr_ms for v in live.beats]
@@ -97,7 +98,7 @@ def test_recording_then_replay_gives_the_same_numbers(tmp_path):
 def test_stop_ends_a_live_session_early():
     pacer = Pacer(load_protocol("coherence"))
     source = SimulatedStrap(SimParams(seed=2), pacer)
-    session = Session(source, ScaledClock(1000.0), pacer, None)
+    session = Session(source, ScaledClock(1000.0), pacer)
 
     async def go():
         task = asyncio.create_task(session.run())
@@ -138,7 +139,7 @@ def test_sigkill_mid_session_keeps_what_was_recorded(tmp_path):
 
 
 def test_offline_times_stay_on_the_recording_clock_across_link_gaps():
-    from biobreath.analysis import nn_times
+    from biobreath.offline.analysis import nn_times
 
     rr = np.full(20, 1000.0)
     beat_t = np.arange(1, 21, dtype=float)
@@ -159,7 +160,7 @@ def test_ending_with_a_full_queue_does_not_hang(monkeypatch):
     pacer = Pacer(load_protocol("coherence"))
     for seed in range(12):
         session = Session(SimulatedStrap(SimParams(seed=seed), pacer), ScaledClock(None), pacer,
-                          None, duration_s=30 + seed * 0.37)
+                          duration_s=30 + seed * 0.37)
 
         async def bounded():
             return await asyncio.wait_for(session.run(), timeout=30)

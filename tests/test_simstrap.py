@@ -7,10 +7,10 @@ import pytest
 
 from biobreath.clock import ScaledClock
 from biobreath.events import Battery, Beat, HeartRate, Link, LinkState
-from biobreath.gatt import parse_heart_rate_measurement
-from biobreath.physiology import PhysiologyModel, SimParams
-from biobreath.simstrap import StrapEmulator, StrapNotification
-from biobreath.sources.sim import SimulatedStrap
+from biobreath.sim.emulator import StrapEmulator, StrapNotification
+from biobreath.sim.physiology import PhysiologyModel, SimParams
+from biobreath.sim.source import SimulatedStrap
+from biobreath.straps.gatt import parse_heart_rate_measurement
 
 
 def run_strap(params: SimParams, seconds: float, chunk_s: float = 10.0, contact=None):

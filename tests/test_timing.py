@@ -5,10 +5,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from biobreath.gatt import parse_heart_rate_measurement
-from biobreath.physiology import PhysiologyModel, SimParams
-from biobreath.simstrap import StrapEmulator
-from biobreath.timing import BeatTimer, TimingParams
+from biobreath.core.timing import BeatTimer, TimingParams
+from biobreath.sim.emulator import StrapEmulator
+from biobreath.sim.physiology import PhysiologyModel, SimParams
+from biobreath.straps.gatt import parse_heart_rate_measurement
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ import qasync
 from PySide6 import QtCore, QtGui
 
 from biobreath.clock import ScaledClock
-from biobreath.coherence import score_level
+from biobreath.core.coherence import score_level
+from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import parse_protocol
 from biobreath.events import DeviceInfo, Link, LinkState
-from biobreath.pacer import Pacer
-from biobreath.physiology import SimParams
-from biobreath.protocols import available_protocols, parse_protocol
+from biobreath.files.protocols import available_protocols
 from biobreath.session import Session, SessionListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.base import BeatSource
-from biobreath.sources.sim import SimulatedStrap
-from biobreath.window import BREATH, HR, LEVEL, TrainerWindow
+from biobreath.ui.window import BREATH, HR, LEVEL, TrainerWindow
 
 SHORT = parse_protocol({"name": "short", "step": [
     {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
@@ -40,7 +41,7 @@ def sim_sessions(made: list | None = None, clock_factory=lambda: ScaledClock(Non
             made.append(protocol)
         pacer = Pacer(protocol)
         source = SimulatedStrap(SimParams(seed=seed, ectopic_rate=0.02), pacer)
-        return Session(source, clock_factory(), pacer, None)
+        return Session(source, clock_factory(), pacer)
     return make
 
 
@@ -230,7 +231,7 @@ def test_screenshot_mode_saves_the_end_and_quits(qtbot, loop, tmp_path):
 
 def test_a_failed_session_is_reported_and_a_new_one_can_start(qtbot, loop):
     def make(protocol):
-        return Session(FailingStrap(), ScaledClock(None), Pacer(protocol), None)
+        return Session(FailingStrap(), ScaledClock(None), Pacer(protocol))
 
     win = TrainerWindow(make, SHORT, autostart=False)
     qtbot.addWidget(win)
@@ -281,7 +282,7 @@ def test_measured_breathing_is_drawn_over_the_pacer(qtbot, loop):
     def make(protocol):
         pacer = Pacer(protocol)
         return Session(BreathingStrap(SimParams(seed=3, fidelity=1.0), pacer), ScaledClock(None),
-                       pacer, None)
+                       pacer)
 
     win = TrainerWindow(make, SHORT, autostart=False)
     qtbot.addWidget(win)

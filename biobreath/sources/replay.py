@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from biobreath.clock import Clock
 from biobreath.events import Battery, Beat, Contact, DeviceInfo, Event, Link, LinkState
-from biobreath.recording import SessionData
+from biobreath.files.recording import SessionData
 from biobreath.sources.base import BeatSource
 
 _LINK = {f"link_{s.value}": s for s in LinkState}

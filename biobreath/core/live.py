@@ -1,0 +1,182 @@
+"""The live core: one small stateful stream object over the pure science functions.
+
+Each beat does bounded work. The causal Lipponen-Tarvainen detector
+(:class:`biobreath.core.artifacts.CausalDetector`) judges every beat two beats after it arrived;
+heart rate, RMSSD over the last 60 s and, every 5 s of beat time, the coherence of the last 64 s
+are computed over judged beats only, artifacts left out. Buffers are fixed-size rings, so memory
+stays flat however long the session runs. The display may show the newest beats before they are
+judged (:meth:`LiveCore.recent`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from biobreath.core.artifacts import ArtifactKind, ArtifactParams, CausalDetector
+from biobreath.core.coherence import CoherenceParams, CoherenceResult, coherence, peak_to_trough
+
+
+@dataclass(frozen=True, slots=True)
+class LiveParams:
+    """Every parameter of the live analysis (stored with each recording)."""
+
+    artifacts: ArtifactParams = field(default_factory=ArtifactParams)
+    warmup_beats: int = 20          # first beats of a series judged by the RR bounds alone
+    rmssd_window_s: float = 60.0
+    buffer_s: float = 180.0         # history kept for coherence, breath swings and the display
+    coherence: CoherenceParams = field(default_factory=CoherenceParams)
+
+
+@dataclass(frozen=True, slots=True)
+class BeatVerdict:
+    """The live core's judgement of beat number ``index`` (0-based, in arrival order)."""
+
+    index: int
+    t: float
+    rr_ms: float
+    hr_bpm: float
+    kind: ArtifactKind
+
+    @property
+    def artifact(self) -> bool:
+        return self.kind != ArtifactKind.NONE
+
+    @property
+    def reason(self) -> str:
+        """"" for a normal beat, else the artifact kind ("ectopic", "missed", ...)."""
+        return "" if self.kind == ArtifactKind.NONE else self.kind.name.lower().replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """What the core knows after the latest beat (NaN until there is enough data)."""
+
+    t: float
+    n_beats: int
+    n_artifacts: int
+    hr_bpm: float
+    rmssd_ms: float
+    coherence: CoherenceResult | None
+
+    @property
+    def artifact_pct(self) -> float:
+        return 100.0 * self.n_artifacts / self.n_beats if self.n_beats else math.nan
+
+
+def rmssd(rr_ms: np.ndarray, valid_pairs: np.ndarray | None = None) -> float:
+    """Root mean square of successive RR differences (ms); ``valid_pairs`` masks the diffs."""
+    d = np.diff(rr_ms)
+    if valid_pairs is not None:
+        d = d[valid_pairs]
+    return float(np.sqrt(np.mean(d * d))) if d.size else math.nan
+
+
+class _Ring:
+    """Fixed-capacity float ring buffer; ``last(n)`` returns the newest ``n`` in order."""
+
+    def __init__(self, capacity: int) -> None:
+        self.data = np.zeros(capacity)
+        self.n = 0
+
+    def push(self, x: float) -> None:
+        self.data[self.n % self.data.size] = x
+        self.n += 1
+
+    def last(self, n: int | None = None) -> np.ndarray:
+        cap = self.data.size
+        n = min(self.n, cap) if n is None else min(n, self.n, cap)
+        end = self.n % cap
+        if n <= end:
+            return self.data[end - n:end].copy()
+        return np.concatenate((self.data[cap - (n - end):], self.data[:end]))
+
+
+class LiveCore:
+    """Feed beats with :meth:`add_beat`; read :attr:`state`, :meth:`recent` and breath swings."""
+
+    def __init__(self, params: LiveParams = LiveParams()) -> None:
+        self.params = params
+        cap = int(params.buffer_s * 220 / 60) + 16  # enough beats for buffer_s at 220 bpm
+        self._t, self._rr, self._ok = _Ring(cap), _Ring(cap), _Ring(cap)
+        self._detector = CausalDetector(params.artifacts, warmup_beats=params.warmup_beats)
+        self._judged = 0
+        self._n_art = 0
+        self._next_coherence: float | None = None
+        self.state = LiveState(math.nan, 0, 0, math.nan, math.nan, None)
+
+    def add_beat(self, t: float, rr_ms: float) -> list[BeatVerdict]:
+        """Store one beat that ended at ``t`` (s) with interval ``rr_ms`` (ms).
+
+        Returns the verdicts that became possible (normally one: the beat two before this one).
+        """
+        self._t.push(t)
+        self._rr.push(rr_ms)
+        self._ok.push(1.0)  # provisional until judged
+        # A zero RR from a faulty strap is judged (out of range) like any other nonsense value.
+        return self._apply(self._detector.push(max(rr_ms, 1e-3)))
+
+    def flush(self) -> list[BeatVerdict]:
+        """Judge the beats still waiting (at a link gap or the end): the series restarts."""
+        return self._apply(self._detector.flush())
+
+    def _apply(self, verdicts: list[tuple[int, ArtifactKind]]) -> list[BeatVerdict]:
+        p = self.params
+        out = []
+        for index, kind in verdicts:
+            back = self._t.n - 1 - index  # how far behind the newest beat the judged one is
+            slot = index % self._ok.data.size
+            t, rr = float(self._t.data[slot]), float(self._rr.data[slot])
+            ok = kind == ArtifactKind.NONE
+            self._ok.data[slot] = 1.0 if ok else 0.0
+            if kind == ArtifactKind.EXTRA and index + 1 < self._t.n:
+                # A spurious detection split one interval in two: the next beat closes the whole
+                # interval (the detector judges it on the merged value too).
+                self._rr.data[(index + 1) % self._rr.data.size] += rr
+            self._judged = index + 1
+            if not ok:
+                self._n_art += 1
+            hr = 60000.0 / rr if rr > 0 else math.nan
+            coh = self.state.coherence
+            if self._next_coherence is None:
+                self._next_coherence = t + p.coherence.step_s
+            elif t >= self._next_coherence:
+                coh = self._coherence_at(self._next_coherence, back)
+                self._next_coherence += p.coherence.step_s * max(1, math.ceil(
+                    (t - self._next_coherence) / p.coherence.step_s))
+            self.state = LiveState(t, self._judged, self._n_art, hr if ok else self.state.hr_bpm,
+                                   self._rmssd(back), coh)
+            out.append(BeatVerdict(index, t, rr, hr, kind))
+        return out
+
+    def recent(self, seconds: float, *, judged_only: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Beat times (s), RR (ms) and artifact mask of the last ``seconds`` of beats.
+
+        Beats not yet judged count as normal unless ``judged_only`` leaves them out.
+        """
+        skip = self._t.n - self._judged if judged_only else 0
+        return self._window(seconds, skip)
+
+    def _window(self, seconds: float, skip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like :meth:`recent`, leaving out the newest ``skip`` beats."""
+        n = max(0, min(self._t.n, self._t.data.size) - skip)
+        t = self._t.last(n + skip)[:n]
+        m = t >= (t[-1] - seconds) if t.size else np.zeros(0, bool)
+        return t[m], self._rr.last(n + skip)[:n][m], self._ok.last(n + skip)[:n][m] == 0.0
+
+    def breath_swing(self, t0: float, t1: float) -> float:
+        """Peak-to-trough heart rate (bpm) over normal beats between ``t0`` and ``t1`` (s)."""
+        t, rr, art = self.recent(self.params.buffer_s)
+        return peak_to_trough(t[~art], 60000.0 / rr[~art], t0, t1)
+
+    def _rmssd(self, skip: int) -> float:
+        t, rr, art = self._window(self.params.rmssd_window_s, skip)
+        # Successive differences only between two normal, adjacent beats.
+        return rmssd(rr, ~art[1:] & ~art[:-1]) if rr.size > 2 else math.nan
+
+    def _coherence_at(self, t_end: float, skip: int) -> CoherenceResult:
+        t, rr, art = self._window(self.params.coherence.window_s + 5.0, skip)
+        return coherence(t[~art], rr[~art], t_end, self.params.coherence)

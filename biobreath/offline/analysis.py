@@ -1,0 +1,257 @@
+"""Offline analysis of one file: read, correct artifacts, compute every HRV metric.
+
+This is the shell behind ``biobreath analyze``: readers give RR intervals, the Lipponen-Tarvainen
+method (:mod:`biobreath.core.artifacts`) corrects them (``artifacts="auto"``) or not (``"none"``),
+:mod:`biobreath.core.hrv` computes the metrics and :mod:`biobreath.core.coherence` the coherence the trainer
+showed, with the live trainer's parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from biobreath.core import artifacts, hrv
+from biobreath.core.coherence import CoherenceParams, coherence_series
+from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import BreathingProtocol
+from biobreath.core.resonance import ResonanceAssessment, assess, resonance_criteria
+from biobreath.errors import BiobreathError
+from biobreath.events import DeviceInfo
+from biobreath.files.readers import RRRecording, read_rr_all
+
+ArtifactMode = Literal["auto", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAnalysis:
+    """Everything ``analyze`` reports for one file."""
+
+    path: Path
+    kind: str
+    n_beats: int
+    duration_s: float
+    artifact_mode: str
+    artifact_pct: float
+    hrv: hrv.HrvResult
+    coherence_mean: float
+    coherence_params: CoherenceParams
+    artifact_params: artifacts.ArtifactParams
+    correction: artifacts.Correction | None  # None with artifact_mode "none"
+    device: DeviceInfo | None                # the strap, for sessions
+    nn_time_s: np.ndarray                    # end time (s) of each NN interval
+    nn_ms: np.ndarray
+    raw_time_s: np.ndarray                   # the recorded intervals, as read
+    raw_rr_ms: np.ndarray
+    resonance: ResonanceAssessment | None    # for sessions with paced steps
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.hrv.notes
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready mapping; NaN metrics become null and ``notes`` say why."""
+        metrics = self.hrv.as_dict()
+        params = metrics.pop("parameters")
+        out: dict[str, Any] = {"file": str(self.path), "kind": self.kind,
+                               **({"device": self.device.name, "address": self.device.address}
+                                  if self.device else {}),
+                               "n_beats": self.n_beats, "duration_s": self.duration_s,
+                               "artifact_pct": self.artifact_pct}
+        out.update(metrics)
+        out["coherence_mean"] = self.coherence_mean
+        out = {k: _finite_or_none(v) for k, v in out.items()}
+        out["notes"] = list(self.notes)
+        if self.resonance is not None:
+            out["resonance"] = resonance_json(self.resonance)
+        out["parameters"] = {"artifacts": {"mode": self.artifact_mode,
+                                           **_jsonable(asdict(self.artifact_params))},
+                             **params, "coherence": asdict(self.coherence_params)}
+        return out
+
+
+def _finite_or_none(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _nn(rec: RRRecording, mode: ArtifactMode, params: artifacts.ArtifactParams
+        ) -> tuple[np.ndarray, float, artifacts.Correction | None]:
+    """NN intervals (ms), the artifact percentage and the correction made."""
+    rr = rec.rr_ms
+    if mode == "auto":
+        corr = artifacts.correct(rr, params)
+        return corr.rr_ms, corr.detection.artifact_pct, corr
+    if mode == "none":
+        return rr, float(100.0 * artifacts.out_of_range(rr, params.bounds_ms).mean()), None
+    raise ValueError(f"artifact_mode must be 'auto' or 'none', got {mode!r}")
+
+
+def nn_times(beat_time_s: np.ndarray, rr_ms: np.ndarray, nn_ms: np.ndarray, origin: np.ndarray,
+             *, gap_s: float = 1.0) -> np.ndarray:
+    """End time (s, recording clock) of each NN interval.
+
+    Within a stretch of consecutive beats, NN intervals are laid end to end from the stretch's
+    first recorded beat; a new stretch starts wherever the recorded beat times jump by more than
+    the RR plus ``gap_s`` (beats lost in a link gap), so later beats keep their recorded times and
+    stay aligned with the pacer. ``origin`` maps each NN interval to the recorded interval it
+    came from (see :class:`biobreath.core.artifacts.Correction`).
+    """
+    jumps = np.flatnonzero(np.diff(beat_time_s) - rr_ms[1:] / 1000.0 > gap_s) + 1
+    starts = np.concatenate([[0], jumps])
+    seg = np.searchsorted(starts, origin, side="right") - 1
+    anchor = beat_time_s[starts] - rr_ms[starts] / 1000.0
+    csum = np.cumsum(nn_ms) / 1000.0
+    first_of_seg = np.searchsorted(seg, np.arange(starts.size), side="left")
+    before = np.concatenate([[0.0], csum])[np.minimum(first_of_seg, csum.size)]
+    return anchor[seg] + csum - before[seg]
+
+
+def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> float:
+    scores = [c.score for c in coherence_series(t, nn, params) if math.isfinite(c.score)]
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
+                      artifact_params: artifacts.ArtifactParams = artifacts.ArtifactParams(),
+                      coherence_params: CoherenceParams = CoherenceParams()) -> FileAnalysis:
+    """Analyse RR intervals read from a file (see :func:`biobreath.files.readers.read_rr`).
+
+    For a session breathed to a protocol with paced steps, each step also gets Shaffer &
+    Meehan's resonance criteria (:mod:`biobreath.core.resonance`).
+    """
+    protocol = rec.protocol
+    rr = rec.rr_ms
+    if rr.size == 0:
+        raise BiobreathError(f"{rec.path}: the recording holds no beats")
+    nn, pct, corr = _nn(rec, artifact_mode, artifact_params)
+    try:
+        result = hrv.analyze(nn)
+    except ValueError as e:
+        raise BiobreathError(f"{rec.path}: {e}") from None
+    origin = corr.origin if corr is not None else np.arange(rr.size)
+    t = nn_times(rec.beat_time_s, rr, nn, origin)
+    resonance = _assess_protocol(t, nn, protocol, coherence_params) if protocol else None
+    return FileAnalysis(
+        path=rec.path, kind=rec.kind, n_beats=int(rr.size), duration_s=float(rr.sum() / 1000.0),
+        artifact_mode=artifact_mode, artifact_pct=float(pct), hrv=result,
+        coherence_mean=_coherence_mean(t, nn, coherence_params),
+        coherence_params=coherence_params, artifact_params=artifact_params, correction=corr,
+        device=rec.device,
+        nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance)
+
+
+def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
+                     params: CoherenceParams) -> ResonanceAssessment | None:
+    """Resonance criteria for every paced step of ``protocol`` that the beats cover."""
+    pacer = Pacer(protocol)
+    segments = pacer._segments
+    crit = []
+    for k, seg in enumerate(segments):
+        end = segments[k + 1].t0 if k + 1 < len(segments) else t[-1]
+        if seg.shape is None or end - seg.t0 < 2 * seg.period_s or seg.t0 >= t[-1]:
+            continue
+        grid = np.arange(seg.t0, end, 0.25)
+        crit.append(resonance_criteria(t, nn, grid, pacer.volume(grid), seg.shape.rate_bpm,
+                                       seg.t0, min(end, t[-1]), params=params))
+    return assess(crit) if crit else None
+
+
+def resonance_json(a: ResonanceAssessment) -> dict[str, Any]:
+    steps = [{k: _finite_or_none(v) for k, v in asdict(c).items()} | {"points": p}
+             for c, p in zip(a.criteria, a.points)]
+    return {"best_rate_bpm": a.best_rate_bpm, "steps": steps,
+            "method": "Shaffer & Meehan 2020: a point per criterion won (phase closest to 0, "
+                      "largest swing, LF power, LF peak, smoothness; fewest LF peaks)"}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnalysis:
+    """One window of a long recording: ``start_s`` to ``end_s`` on the NN time axis."""
+
+    start_s: float
+    end_s: float
+    n_beats: int
+    artifact_pct: float
+    hrv: hrv.HrvResult
+    coherence_mean: float
+
+    def as_json(self, path: Path, device: DeviceInfo | None = None) -> dict[str, Any]:
+        metrics = self.hrv.as_dict()
+        metrics.pop("parameters")
+        out = {"file": str(path),
+               **({"device": device.name, "address": device.address} if device else {}),
+               "window_start_s": self.start_s, "window_end_s": self.end_s,
+               "n_beats": self.n_beats, "duration_s": self.end_s - self.start_s,
+               "artifact_pct": self.artifact_pct, **metrics,
+               "coherence_mean": self.coherence_mean}
+        return {k: _finite_or_none(v) for k, v in out.items()} | {"notes": list(self.hrv.notes)}
+
+
+def analyze_windows(a: FileAnalysis, window_s: float, step_s: float) -> list[WindowAnalysis]:
+    """Every metric per window of ``window_s`` seconds every ``step_s`` seconds."""
+    if not (window_s > 0 and step_s > 0):
+        raise BiobreathError("--window and --step must be positive numbers of seconds")
+    windows = hrv.sliding_windows(a.nn_ms, window_s, step_s, include_nonlinear=True)
+    t_rel = np.cumsum(a.nn_ms) / 1000.0
+    flagged = np.zeros(a.nn_ms.size, bool)
+    if a.correction is not None:
+        flagged = ~a.correction.kept
+    out = []
+    for w in windows:
+        m = (t_rel >= w.start_s) & (t_rel < w.end_s)
+        result = hrv.HrvResult(w.time, w.frequency, w.nonlinear)
+        out.append(WindowAnalysis(
+            w.start_s, w.end_s, w.n_beats, float(100.0 * flagged[m].mean()) if m.any() else math.nan,
+            result, _coherence_mean(a.nn_time_s[m], a.nn_ms[m], a.coherence_params)))
+    return out
+
+
+def analyze_file(path: str | Path, *, artifact_mode: ArtifactMode = "auto") -> list[FileAnalysis]:
+    """Analyse one session file (each strap, with its protocol's steps) or RR file."""
+    return [analyze_recording(rec, artifact_mode=artifact_mode) for rec in read_rr_all(path)]
+
+
+def _fmt(v: float, spec: str, unit: str = "") -> str:
+    return (format(v, spec) + (f" {unit}" if unit else "")) if math.isfinite(v) else "n/a"
+
+
+def format_report(a: FileAnalysis) -> str:
+    """A human-readable summary of one analysis."""
+    t, f, n = a.hrv.time, a.hrv.frequency, a.hrv.nonlinear
+    lines = [
+        f"{a.path}{'  ' + a.device.name if a.device else ''}  ({a.kind}, {a.n_beats} beats, {_fmt(a.duration_s / 60, '.1f', 'min')}, "
+        f"artifacts {_fmt(a.artifact_pct, '.1f', '%')} [{a.artifact_mode}])",
+        f"  heart rate   mean {_fmt(t.mean_hr_bpm, '.1f')}  min {_fmt(t.min_hr_bpm, '.1f')}  "
+        f"max {_fmt(t.max_hr_bpm, '.1f')} bpm   mean RR {_fmt(t.mean_rr_ms, '.1f', 'ms')}",
+        f"  time domain  SDNN {_fmt(t.sdnn_ms, '.1f')}  RMSSD {_fmt(t.rmssd_ms, '.1f')}  "
+        f"SDSD {_fmt(t.sdsd_ms, '.1f')} ms   pNN50 {_fmt(t.pnn50_pct, '.1f', '%')}   "
+        f"HRV tri. index {_fmt(t.hrv_triangular_index, '.2f')}",
+        f"  frequency    VLF {_fmt(f.vlf_ms2, '.0f')}  LF {_fmt(f.lf_ms2, '.0f')}  "
+        f"HF {_fmt(f.hf_ms2, '.0f')} ms²   LF/HF {_fmt(f.lf_hf, '.2f')}   "
+        f"LF peak {_fmt(f.lf_peak_hz, '.3f', 'Hz')}",
+        f"  nonlinear    SD1 {_fmt(n.sd1_ms, '.1f')}  SD2 {_fmt(n.sd2_ms, '.1f')} ms   "
+        f"DFA α1 {_fmt(n.dfa_alpha1, '.2f')}  α2 {_fmt(n.dfa_alpha2, '.2f')}   "
+        f"SampEn {_fmt(n.sampen, '.2f')}",
+        f"  coherence    mean score {_fmt(a.coherence_mean, '.0f')} (0-100, 64 s windows every 5 s)",
+    ]
+    if a.resonance is not None:
+        lines.append(f"  resonance    best rate {a.resonance.best_rate_bpm:g} breaths/min "
+                     "(Shaffer & Meehan criteria won, per paced step):")
+        for c, p in zip(a.resonance.criteria, a.resonance.points):
+            lines.append(f"    {c.rate_bpm:4.1f}/min  phase {_fmt(c.phase_deg, '+.0f', '°')}  "
+                         f"swing {_fmt(c.swing_bpm, '.1f', 'bpm')}  LF {_fmt(c.lf_power_ms2, '.0f', 'ms²')}"
+                         f"  smooth {_fmt(c.smoothness, '.2f')}  LF peaks {c.lf_peaks}  points {p}")
+    lines += [f"  note: {note}" for note in a.notes]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""The listener that records a session: every event into its SQLite file as it arrives, the live
+verdict of each beat once it is judged, the pacer's breaths, and the session's start and stop."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from biobreath.core.live import BeatVerdict, LiveState
+from biobreath.events import (
+    AccSamples,
+    Battery,
+    Beat,
+    Contact,
+    EcgSamples,
+    Event,
+    Link,
+    Notification,
+)
+from biobreath.files.recording import Recorder
+from biobreath.session.listener import BreathReport, SessionListener
+
+if TYPE_CHECKING:
+    from biobreath.session.session import Session
+
+
+class RecordingListener(SessionListener):
+    """Writes the session it follows to a new file at ``path`` (never an existing one); a session
+    that got no beat and no notification leaves no file behind."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.recorder = Recorder(path)
+        self._session: Session | None = None
+        self._rows: dict[str, deque[int]] = {}  # rows of beats not yet judged, per strap
+
+    @property
+    def path(self) -> Path:
+        return self.recorder.path
+
+    def on_start(self, session: Session) -> None:
+        self._session = session
+        protocol = session.pacer.protocol
+        self.recorder.set_meta(
+            source=session.source.metadata(),
+            protocol={"name": protocol.name, "file": protocol.source,
+                      "steps": [_step_dict(s) for s in protocol.steps]},
+            duration_s=session.duration_s, parameters={"live": asdict(session.live_params)})
+        self.recorder.event(0.0, "session_start")
+
+    def _device(self, address: str) -> str:
+        """``address``, registered with the file on first sight (with what the source knows)."""
+        if address not in self._rows:
+            self._rows[address] = deque()
+            info = next((d for d in self._session.source.devices if d.address == address), None)
+            self.recorder.device_id(info or address)
+        return address
+
+    def on_event(self, ev: Event) -> None:
+        rec, device = self.recorder, self._device(ev.device)
+        if isinstance(ev, Beat):
+            self._rows[device].append(rec.beat(device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival))
+        elif isinstance(ev, EcgSamples):
+            rec.ecg(device, ev.t0, ev.fs_hz, ev.uv)
+        elif isinstance(ev, AccSamples):
+            rec.acc(device, ev.t0, ev.fs_hz, ev.mg)
+        elif isinstance(ev, Notification):
+            rec.notification(device, ev.t, ev.payload)
+        elif isinstance(ev, Contact):
+            rec.event(ev.t, "contact", ev.contact, device)
+        elif isinstance(ev, Battery):
+            rec.event(ev.t, "battery", ev.percent, device)
+        elif isinstance(ev, Link):
+            rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, device)
+        rec.maybe_commit()
+
+    def on_idle(self) -> None:
+        self.recorder.commit()
+
+    def on_beat(self, device: str, verdict: BeatVerdict, state: LiveState) -> None:
+        self.recorder.judge(self._rows[device].popleft(), verdict.artifact, verdict.reason)
+
+    def on_breath(self, report: BreathReport) -> None:
+        seg = self._session.pacer.segment(report.t0)
+        shape = seg.shape
+        self.recorder.event(report.t0, "breath", {
+            "n": report.n, "label": seg.label,
+            "inhale_s": shape.inhale_s if shape else None,
+            "hold_in_s": shape.hold_in_s if shape else None,
+            "exhale_s": shape.exhale_s if shape else None,
+            "hold_out_s": shape.hold_out_s if shape else None})
+
+    def on_stop(self, t: float) -> None:
+        self.recorder.event(t, "session_stop")
+        self.recorder.close()
+        # A session that never got a beat (no strap found, stopped at once) leaves no empty file.
+        if not self.recorder.discard_if_empty():
+            self.saved_path = str(self.recorder.path)
+
+
+def _step_dict(step) -> dict:
+    shape = step.shape
+    return {"label": step.label, "duration_s": step.duration_s,
+            "inhale_s": shape.inhale_s if shape else None,
+            "hold_in_s": shape.hold_in_s if shape else None,
+            "exhale_s": shape.exhale_s if shape else None,
+            "hold_out_s": shape.hold_out_s if shape else None}

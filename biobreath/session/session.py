@@ -1,0 +1,299 @@
+"""A training session: one clock, one source, the pacer and a live core per strap.
+
+The session owns time. It pulls events from the source, feeds every beat to the live core of its
+strap, and tells its listeners (the recorder, the window, the headless printer) what happened and
+what changed; it runs the same with or without any of them. Pacer breaths are reported on the session clock even when no beat
+arrives (a dropped strap), and the session ends at its duration or when the source ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from biobreath.clock import Clock
+from biobreath.core.coherence import CoherenceResult
+from biobreath.core.live import BeatVerdict, LiveCore, LiveParams
+from biobreath.core.pacer import Pacer
+from biobreath.core.resonance import hr_breathing_phase
+from biobreath.core.respiration import BreathingEstimate, RespirationTracker
+from biobreath.events import (
+    AccSamples,
+    Battery,
+    Beat,
+    Contact,
+    Event,
+    Link,
+    LinkState,
+    SignalQuality,
+)
+from biobreath.session.listener import BreathReport, SessionSummary, StrapStatus
+from biobreath.sources.base import BeatSource
+
+if TYPE_CHECKING:
+    from biobreath.session.listener import SessionListener
+
+
+class _Mean:
+    """Running mean and maximum in constant memory (sessions can last hours)."""
+
+    __slots__ = ("n", "total", "max")
+
+    def __init__(self) -> None:
+        self.n, self.total, self.max = 0, 0.0, math.nan
+
+    def add(self, x: float) -> None:
+        if math.isfinite(x):
+            self.n += 1
+            self.total += x
+            self.max = x if not self.max >= x else self.max
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else math.nan
+
+
+@dataclass
+class _Strap:
+    core: LiveCore
+    status: StrapStatus
+    recent_ok: deque[bool] = field(default_factory=lambda: deque(maxlen=10))
+    hr: _Mean = field(default_factory=_Mean)
+    swing: _Mean = field(default_factory=_Mean)
+    coherence: _Mean = field(default_factory=_Mean)
+    sq_diff: _Mean = field(default_factory=_Mean)  # squared successive differences, for RMSSD
+    last_ok_rr: float = math.nan
+    last_coherence: CoherenceResult | None = None
+    breathing: RespirationTracker | None = None  # once the strap sends accelerometer frames
+    last_breathing: BreathingEstimate | None = None
+    following: _Mean = field(default_factory=_Mean)
+
+
+class Session:
+    """Runs one session; ``await run()`` returns its summary. ``stop()`` ends it early."""
+
+    QUEUE_SIZE = 64
+
+    def __init__(self, source: BeatSource, clock: Clock, pacer: Pacer, *,
+                 duration_s: float | None = None, live_params: LiveParams = LiveParams(),
+                 listeners: list[SessionListener] | None = None) -> None:
+        self.source = source
+        self.clock = clock
+        self.pacer = pacer
+        self.duration_s = duration_s if duration_s is not None else pacer.duration_s
+        self.live_params = live_params
+        self.listeners = list(listeners or [])
+        self.straps: dict[str, _Strap] = {}
+        self.primary: str | None = None
+        self.t = 0.0
+        self._breath = 0
+        self._gaps = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def primary_core(self) -> LiveCore | None:
+        return self.straps[self.primary].core if self.primary else None
+
+    def _strap(self, device: str) -> _Strap:
+        if device not in self.straps:
+            name = next((d.name for d in self.source.devices if d.address == device), device)
+            self.straps[device] = _Strap(LiveCore(self.live_params), StrapStatus(device, name))
+            if self.primary is None:
+                self.primary = device
+        return self.straps[device]
+
+    def _set_status(self, s: _Strap, **changes) -> None:
+        new = replace(s.status, **changes)
+        if new != s.status:
+            s.status = new
+            for li in self.listeners:
+                li.on_status(new)
+
+    async def run(self) -> SessionSummary:
+        for li in self.listeners:
+            li.on_start(self)
+        queue: asyncio.Queue[object] = asyncio.Queue(self.QUEUE_SIZE)
+        producer = asyncio.create_task(self._produce(queue))
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            while True:
+                deadline = min(self.pacer.breath_start(self._breath + 1), self.duration_s)
+                ev = await self._next(queue, deadline, stopper)
+                if ev is _STOP:
+                    break
+                if ev is _END:
+                    await asyncio.wait({producer})
+                    if producer.exception() is not None:
+                        raise producer.exception()
+                    # A replayed file has run out: the session still lasts its recorded length.
+                    self._advance_pacer(self.duration_s)
+                    break
+                t = self.clock.now() if ev is None else ev.t
+                self._advance_pacer(min(t, self.duration_s))
+                if t >= self.duration_s:
+                    break
+                if ev is not None:
+                    for li in self.listeners:
+                        li.on_event(ev)
+                    self._handle(ev)
+                if queue.empty() or ev is None:
+                    for li in self.listeners:
+                        li.on_idle()
+            for device, strap in self.straps.items():
+                self._judged(device, strap, strap.core.flush())
+        finally:
+            producer.cancel()
+            stopper.cancel()
+            await asyncio.gather(producer, stopper, return_exceptions=True)
+            try:
+                await self.source.aclose()
+            finally:
+                for li in self.listeners:
+                    li.on_stop(self.t)
+        summary = self._summary()
+        for li in self.listeners:
+            li.on_end(summary)
+        return summary
+
+    async def _produce(self, queue: asyncio.Queue) -> None:
+        try:
+            async for ev in self.source.events(self.clock):
+                await queue.put(ev)
+        finally:
+            # Tell the session the source ended (or failed), unless the session itself cancelled
+            # us: then nobody reads the queue, and waiting for room in a full one would hang.
+            if not asyncio.current_task().cancelling():
+                await queue.put(_END)
+
+    async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
+        """The next event or _END from the source; None when the clock reached ``deadline``
+        first; _STOP when :meth:`stop` was called."""
+        if self._stop.is_set():  # checked first: at full speed the queue is never empty
+            return _STOP
+        if not queue.empty():
+            return queue.get_nowait()
+        getter = asyncio.ensure_future(queue.get())
+        delay = self.clock.wall_delay(deadline)
+        done, _ = await asyncio.wait({getter, stopper}, timeout=delay,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        return _STOP if stopper in done else None
+
+    def _advance_pacer(self, t: float) -> None:
+        """Report every pacer breath that ended by ``t`` (s)."""
+        while (t1 := self.pacer.breath_start(self._breath + 1)) <= t:
+            t0 = self.pacer.breath_start(self._breath)
+            shape = self.pacer.segment(t0).shape
+            self._report_breath(self._breath, t0, t1, shape.rate_bpm if shape else None)
+            self._breath += 1
+        self.t = max(self.t, t)
+
+    def _report_breath(self, n: int, t0: float, t1: float, rate: float | None) -> None:
+        if self.primary is None:
+            report = BreathReport(n, t0, t1, rate, math.nan, math.nan, math.nan, math.nan)
+        else:
+            s = self.straps[self.primary]
+            window = self.live_params.coherence.window_s
+            bt, rr, art = s.core.recent(window + 5.0, judged_only=True)
+            bt, rr = bt[~art], rr[~art]
+            m = (bt >= t0) & (bt < t1)
+            hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
+            phase = math.nan
+            # Phase over the last 64 s of this pace only (at least two breaths of it).
+            start = max(t1 - window, self.pacer.segment(t0).t0)
+            if rate is not None and t1 - start >= 2 * 60.0 / rate:
+                grid = np.arange(start, t1, 0.25)
+                phase = hr_breathing_phase(bt, rr, grid, self.pacer.volume(grid), rate / 60.0,
+                                           start, t1).phase_deg
+            coh = s.core.state.coherence
+            est = s.last_breathing
+            fresh = est is not None and est.t >= t1 - 5.0
+            following = est.following.score if fresh and est.following else math.nan
+            report = BreathReport(n, t0, t1, rate, hr, s.core.breath_swing(t0, t1),
+                                  coh.score if coh else math.nan, phase,
+                                  est.rate_bpm if fresh else math.nan, following)
+            s.swing.add(report.swing_bpm)
+            s.following.add(following)
+        for li in self.listeners:
+            li.on_breath(report)
+
+    def _handle(self, ev: Event) -> None:
+        s = self._strap(ev.device)
+        if isinstance(ev, Beat):
+            self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
+        elif isinstance(ev, AccSamples):
+            if s.breathing is None:
+                s.breathing = RespirationTracker(self.pacer.volume)
+            estimate = s.breathing.push(ev.t0, ev.fs_hz, ev.mg)
+            if estimate is not None:
+                s.last_breathing = estimate
+                for li in self.listeners:
+                    li.on_breathing(ev.device, estimate)
+        elif isinstance(ev, Contact):
+            self._set_status(s, contact=ev.contact)
+            self._update_quality(s)
+        elif isinstance(ev, Battery):
+            self._set_status(s, battery_pct=ev.percent)
+        elif isinstance(ev, Link):
+            if ev.state == LinkState.LOST:
+                self._gaps += 1
+                self._judged(ev.device, s, s.core.flush())
+            self._set_status(s, link=ev.state)
+
+    def _judged(self, device: str, s: _Strap, verdicts: list[BeatVerdict]) -> None:
+        """Record and publish the live verdicts on earlier beats of one strap."""
+        for verdict in verdicts:
+            if verdict.artifact:
+                s.last_ok_rr = math.nan  # successive differences never bridge an artifact
+            else:
+                s.hr.add(verdict.hr_bpm)
+                if s.breathing is not None:  # heart rate rising on inhale orients the signal
+                    s.breathing.push_beats(np.array([verdict.t]), np.array([verdict.rr_ms]))
+                s.sq_diff.add((verdict.rr_ms - s.last_ok_rr) ** 2)
+                s.last_ok_rr = verdict.rr_ms
+            s.recent_ok.append(not verdict.artifact)
+            self._update_quality(s)
+            for li in self.listeners:
+                li.on_beat(device, verdict, s.core.state)
+            coh = s.core.state.coherence
+            if coh is not None and coh is not s.last_coherence:
+                s.last_coherence = coh
+                s.coherence.add(coh.score)
+                for li in self.listeners:
+                    li.on_coherence(device, coh)
+
+    def _update_quality(self, s: _Strap) -> None:
+        if s.status.contact is False:
+            q = SignalQuality.NO_CONTACT
+        elif len(s.recent_ok) >= 5 and s.recent_ok.count(False) >= 3:
+            q = SignalQuality.NOISY
+        elif s.recent_ok:
+            q = SignalQuality.GOOD
+        else:
+            q = SignalQuality.UNKNOWN
+        self._set_status(s, quality=q)
+
+    def _summary(self) -> SessionSummary:
+        path = next((li.saved_path for li in self.listeners if li.saved_path), "")
+        if self.primary is None:
+            return SessionSummary(self.t, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan,
+                                  self._gaps, path)
+        s = self.straps[self.primary]
+        st = s.core.state
+        return SessionSummary(self.t, st.n_beats, st.n_artifacts, s.hr.mean,
+                              math.sqrt(s.sq_diff.mean), s.coherence.mean, s.coherence.max,
+                              s.swing.mean, self._gaps, path, s.following.mean)
+
+
+_STOP = object()
+_END = object()
