@@ -258,7 +258,7 @@ def _run_session(args) -> int:
 
         data = read_session(args.file)
         protocol = data.protocol()
-        duration = data.duration_s
+        duration = data.planned_duration_s
 
         def make_session(protocol):
             return Session(ReplaySource(data), _session_clock(args), Pacer(protocol),

@@ -25,13 +25,16 @@ class Beat:
     """One heartbeat: the RR interval that ended at ``t``.
 
     ``rr_ticks`` is the strap's raw interval (1/1024 s); ``t`` the reconstructed time of the beat
-    that closed it (s, session clock); ``arrival`` when its notification arrived (s).
+    that closed it (s, session clock); ``arrival`` when its notification arrived (s). ``gap``: the
+    beat chain broke just before this beat (RRs were lost, or the timer re-anchored), so nothing
+    that needs adjacent beats (successive differences, a spectrum) may span it.
     """
 
     t: float
     rr_ticks: int
     arrival: float
     device: str = ""
+    gap: bool = False
 
     @property
     def rr_ms(self) -> float:
@@ -133,4 +136,14 @@ class AccSamples:
     device: str = ""
 
 
-Event = Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The session clock reached ``t`` (s) with no event from the source. The session makes
+    these itself when a deadline (a breath's end) passes; they are recorded so that a replay
+    moves on at exactly the points where the live session did."""
+
+    t: float
+    device: str = ""
+
+
+Event = Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples | Tick

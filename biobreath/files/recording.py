@@ -9,24 +9,31 @@ documented in the README ("Session file") so it can be read without biobreath:
   ``parameters`` (every live-analysis setting), ``ended_utc`` once the session closed cleanly.
 - ``devices(id, name, address, model, manufacturer, firmware, profile, person)``: one row per
   strap; every other table's ``device_id`` points here, which keeps people apart.
-- ``beats(id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact, artifact_reason)``:
-  a beat is written when it arrives; ``artifact`` (0/1) is filled in when the live detector has
-  judged it, two beats later (NULL if the session ended before).
-- ``notifications(id, device_id, arrival_s, payload)``: the raw 0x2A37 bytes as received.
-- ``ecg(id, device_id, t0_s, fs_hz, samples)`` and ``acc(...)``: raw Polar PMD frames, one row
-  per frame; ``samples`` is little-endian int32 µV (ECG) or int16 milli-g x, y, z interleaved
-  (ACC), the first sample at ``t0_s``, the rest every ``1 / fs_hz`` s.
-- ``events(id, t_s, device_id, kind, value)``: session start/stop, pacer stages and breaths, link
-  lost/reconnected, battery, contact; ``value`` is JSON.
-Times are seconds from the session start (``meta.created_utc``).
+- ``beats(id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact, artifact_reason,
+  seq, gap)``: a beat is written when it arrives; ``artifact`` (0/1) is filled in when the live
+  detector has judged it, two beats later (NULL if the session ended before); ``gap`` (0/1) marks
+  a beat after which the beat chain broke (lost RRs, a re-anchored timer).
+- ``notifications(id, device_id, arrival_s, payload, seq)``: the raw 0x2A37 bytes as received.
+- ``ecg(id, device_id, t0_s, fs_hz, samples, arrival_s, seq)`` and ``acc(...)``: raw Polar PMD
+  frames, one row per frame; ``samples`` is little-endian int32 µV (ECG) or int16 milli-g x, y, z
+  interleaved (ACC), the first sample at ``t0_s``, the rest every ``1 / fs_hz`` s.
+- ``events(id, t_s, device_id, kind, value, seq)``: session start/stop, breaths, link
+  lost/reconnected, battery, contact, the strap's own heart rate, and clock ticks (the session
+  time reached with no event); ``value`` is JSON.
+
+``seq`` numbers every event the session received from its source, in the order it received them
+(format 2; NULL for what the session itself wrote), so a replay feeds the same events in the same
+order (:func:`read_events`). Times are seconds from the session start (``meta.created_utc``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,10 +43,23 @@ import numpy as np
 from biobreath import __version__
 from biobreath.core.protocol import BreathingProtocol, parse_protocol
 from biobreath.errors import RecordingError, SessionFileError
-from biobreath.events import DeviceInfo
+from biobreath.events import (
+    AccSamples,
+    Battery,
+    Beat,
+    Contact,
+    DeviceInfo,
+    EcgSamples,
+    Event,
+    HeartRate,
+    Link,
+    LinkState,
+    Notification,
+    Tick,
+)
 
 FORMAT = "biobreath-session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 APPLICATION_ID = 0x62627265  # "bbre": marks the SQLite file as ours
 
 SCHEMA = """
@@ -50,19 +70,20 @@ CREATE TABLE devices (
 CREATE TABLE beats (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
     rr_ticks INTEGER NOT NULL, rr_ms REAL NOT NULL, beat_time_s REAL NOT NULL,
-    arrival_s REAL NOT NULL, artifact INTEGER, artifact_reason TEXT);
+    arrival_s REAL NOT NULL, artifact INTEGER, artifact_reason TEXT, seq INTEGER,
+    gap INTEGER);
 CREATE TABLE notifications (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
-    arrival_s REAL NOT NULL, payload BLOB NOT NULL);
+    arrival_s REAL NOT NULL, payload BLOB NOT NULL, seq INTEGER);
 CREATE TABLE ecg (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
-    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL);
+    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL, arrival_s REAL, seq INTEGER);
 CREATE TABLE acc (
     id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
-    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL);
+    t0_s REAL NOT NULL, fs_hz REAL NOT NULL, samples BLOB NOT NULL, arrival_s REAL, seq INTEGER);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY, t_s REAL NOT NULL, device_id INTEGER REFERENCES devices(id),
-    kind TEXT NOT NULL, value TEXT);
+    kind TEXT NOT NULL, value TEXT, seq INTEGER);
 """
 
 
@@ -141,13 +162,13 @@ class Recorder:
         return self._devices[key]
 
     def beat(self, device: str, rr_ticks: int, rr_ms: float, beat_time_s: float,
-             arrival_s: float) -> int:
+             arrival_s: float, seq: int | None = None, gap: bool = False) -> int:
         """Write a beat as it arrives; returns its row id for :meth:`judge`."""
         self._begin()
         cur = self._db.execute(
-            "INSERT INTO beats (device_id, rr_ticks, rr_ms, beat_time_s, arrival_s)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (self.device_id(device), rr_ticks, rr_ms, beat_time_s, arrival_s))
+            "INSERT INTO beats (device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, seq, gap)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.device_id(device), rr_ticks, rr_ms, beat_time_s, arrival_s, seq, int(gap)))
         return cur.lastrowid
 
     def judge(self, row_id: int, artifact: bool, reason: str) -> None:
@@ -156,26 +177,34 @@ class Recorder:
         self._db.execute("UPDATE beats SET artifact = ?, artifact_reason = ? WHERE id = ?",
                          (int(artifact), reason or None, row_id))
 
-    def notification(self, device: str, arrival_s: float, payload: bytes) -> None:
+    def notification(self, device: str, arrival_s: float, payload: bytes,
+                     seq: int | None = None) -> None:
         self._begin()
-        self._db.execute("INSERT INTO notifications (device_id, arrival_s, payload) VALUES (?, ?, ?)",
-                         (self.device_id(device), arrival_s, payload))
+        self._db.execute("INSERT INTO notifications (device_id, arrival_s, payload, seq)"
+                         " VALUES (?, ?, ?, ?)", (self.device_id(device), arrival_s, payload, seq))
 
-    def ecg(self, device: str, t0_s: float, fs_hz: float, uv: np.ndarray) -> None:
-        self._begin()
-        self._db.execute("INSERT INTO ecg (device_id, t0_s, fs_hz, samples) VALUES (?, ?, ?, ?)",
-                         (self.device_id(device), t0_s, fs_hz, np.asarray(uv, "<i4").tobytes()))
+    def ecg(self, device: str, t0_s: float, fs_hz: float, uv: np.ndarray,
+            arrival_s: float | None = None, seq: int | None = None) -> None:
+        self._frame("ecg", device, t0_s, fs_hz, np.asarray(uv, "<i4"), arrival_s, seq)
 
-    def acc(self, device: str, t0_s: float, fs_hz: float, mg: np.ndarray) -> None:
-        self._begin()
-        self._db.execute("INSERT INTO acc (device_id, t0_s, fs_hz, samples) VALUES (?, ?, ?, ?)",
-                         (self.device_id(device), t0_s, fs_hz, np.asarray(mg, "<i2").tobytes()))
+    def acc(self, device: str, t0_s: float, fs_hz: float, mg: np.ndarray,
+            arrival_s: float | None = None, seq: int | None = None) -> None:
+        self._frame("acc", device, t0_s, fs_hz, np.asarray(mg, "<i2"), arrival_s, seq)
 
-    def event(self, t_s: float, kind: str, value: object = None, device: str | None = None) -> None:
+    def _frame(self, table: str, device: str, t0_s: float, fs_hz: float, samples: np.ndarray,
+               arrival_s: float | None, seq: int | None) -> None:
         self._begin()
-        self._db.execute("INSERT INTO events (t_s, device_id, kind, value) VALUES (?, ?, ?, ?)",
+        self._db.execute(f"INSERT INTO {table} (device_id, t0_s, fs_hz, samples, arrival_s, seq)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                         (self.device_id(device), t0_s, fs_hz, samples.tobytes(), arrival_s, seq))
+
+    def event(self, t_s: float, kind: str, value: object = None, device: str | None = None,
+              seq: int | None = None) -> None:
+        self._begin()
+        self._db.execute("INSERT INTO events (t_s, device_id, kind, value, seq)"
+                         " VALUES (?, ?, ?, ?, ?)",
                          (t_s, None if device is None else self.device_id(device), kind,
-                          None if value is None else json.dumps(value)))
+                          None if value is None else json.dumps(value), seq))
 
     def commit(self) -> None:
         if self._in_tx:
@@ -244,6 +273,12 @@ class SessionData:
         stops = [t for t, _, kind, _ in self.events if kind == "session_stop"]
         return max(stops + [float(self.arrival_s.max(initial=0.0))])
 
+    @property
+    def planned_duration_s(self) -> float:
+        """How long (s) the session was set to last (a replay ends where the recording did)."""
+        planned = self.meta.get("planned_duration_s", self.meta.get("duration_s"))
+        return float(planned) if isinstance(planned, int | float) else self.duration_s
+
     def protocol(self) -> BreathingProtocol:
         """The protocol the session was breathed to, rebuilt from its metadata."""
         meta = self.meta.get("protocol") or {}
@@ -273,6 +308,16 @@ def is_session_file(path: str | Path) -> bool:
             and int.from_bytes(head[68:72], "big") == APPLICATION_ID)
 
 
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection, so reading never changes a recording in progress."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 def read_session(path: str | Path) -> SessionData:
     """Read a session file (also one still being written, or cut short by a crash)."""
     path = Path(path)
@@ -281,9 +326,7 @@ def read_session(path: str | Path) -> SessionData:
     if not is_session_file(path):
         raise SessionFileError(f"{path}: not a biobreath session file")
     try:
-        # Read-only through a URI, so reading never changes a recording in progress.
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
+        with _read_only(path) as db:
             meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
             if meta.get("format") != FORMAT:
                 raise SessionFileError(f"{path}: not a biobreath session file")
@@ -297,8 +340,6 @@ def read_session(path: str | Path) -> SessionData:
             evs = db.execute("SELECT t_s, device_id, kind, value FROM events ORDER BY id").fetchall()
             ecg = db.execute("SELECT device_id, t0_s, fs_hz, samples FROM ecg ORDER BY id").fetchall()
             acc = db.execute("SELECT device_id, t0_s, fs_hz, samples FROM acc ORDER BY id").fetchall()
-        finally:
-            db.close()
     except sqlite3.DatabaseError as e:
         raise SessionFileError(f"{path}: unreadable or damaged session file ({e})") from None
     except (OSError, ValueError) as e:
@@ -334,3 +375,66 @@ def _signal(rows, dtype: str, channels: int) -> tuple[Signal, ...]:
         ts.append(t0 + np.arange(len(v)) / fs)
         vs.append(v)
     return tuple(Signal(d, np.concatenate(ts), np.concatenate(vs)) for d, (ts, vs) in by_dev.items())
+
+
+_LINK = {f"link_{s.value}": s for s in LinkState}
+
+
+def read_events(data: SessionData) -> list[Event]:
+    """Every event the recorded session received from its source, in the order it received them
+    (format 2 numbers them; older files are ordered by time), ending with a :class:`Tick` at the
+    time the session stopped."""
+    addr = {i + 1: dev.address for i, dev in enumerate(data.devices)}
+    # Format 1 files have no order numbers nor frame arrival times.
+    v2 = int(data.meta.get("format_version", 1)) >= 2
+    seq, frame_t, gap = (("seq", "COALESCE(arrival_s, t0_s)", "COALESCE(gap, 0)") if v2
+                         else ("NULL", "t0_s", "0"))
+    with _read_only(data.path) as db:
+        def rows(kind: str, rank: int, query: str):
+            return [(q, (t, rank, i), kind, r) for i, q, t, *r in db.execute(query)]
+
+        stream = [
+            *rows("beat", 2, f"SELECT id, {seq}, arrival_s, device_id, beat_time_s, rr_ticks,"
+                             f" {gap} FROM beats"),
+            *rows("notification", 0, f"SELECT id, {seq}, arrival_s, device_id, payload"
+                                     " FROM notifications"),
+            *rows("ecg", 3, f"SELECT id, {seq}, {frame_t}, device_id, t0_s, fs_hz, samples FROM ecg"),
+            *rows("acc", 3, f"SELECT id, {seq}, {frame_t}, device_id, t0_s, fs_hz, samples FROM acc"),
+            *rows("event", 1, f"SELECT id, {seq}, t_s, kind, device_id, value FROM events")]
+    # What the session wrote itself (start, stop, breaths) has no number and is left out.
+    stream = [x for x in stream if x[2] != "event" or x[3][0] in _STREAM_KINDS]
+    stream.sort(key=(lambda x: x[0]) if v2 else (lambda x: x[1]))
+    out: list[Event] = []
+    for _, (t, _, _), kind, r in stream:
+        if kind == "beat":
+            dev, beat_t, ticks, gap_before = r
+            out.append(Beat(beat_t, ticks, t, addr.get(dev, ""), gap=bool(gap_before)))
+        elif kind == "notification":
+            out.append(Notification(t, bytes(r[1]), addr.get(r[0], "")))
+        elif kind == "ecg":
+            dev, t0, fs, blob = r
+            out.append(EcgSamples(t, t0, fs, np.frombuffer(blob, "<i4").astype(np.int64),
+                                  addr.get(dev, "")))
+        elif kind == "acc":
+            dev, t0, fs, blob = r
+            out.append(AccSamples(t, t0, fs, np.frombuffer(blob, "<i2").astype(np.int64)
+                                  .reshape(-1, 3), addr.get(dev, "")))
+        else:
+            kind, dev, value = r
+            value = json.loads(value) if value else None
+            dev = addr.get(dev, "") if dev is not None else ""
+            if kind in _LINK:
+                out.append(Link(t, _LINK[kind], value or "", dev))
+            elif kind == "battery":
+                out.append(Battery(t, int(value), dev))
+            elif kind == "contact":
+                out.append(Contact(t, value, dev))
+            elif kind == "heart_rate":
+                out.append(HeartRate(t, int(value), dev))
+            elif kind == "tick":
+                out.append(Tick(t))
+    out.append(Tick(data.duration_s))
+    return out
+
+
+_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "tick"}

@@ -1,5 +1,6 @@
-"""The listener that records a session: every event into its SQLite file as it arrives, the live
-verdict of each beat once it is judged, the pacer's breaths, and the session's start and stop."""
+"""The listener that records a session: every event into its SQLite file as it arrives (numbered
+in the order the session received them, so a replay can feed them back exactly), the live verdict
+of each beat once it is judged, the pacer's breaths, and the session's start and stop."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from biobreath.events import (
     Contact,
     EcgSamples,
     Event,
+    HeartRate,
     Link,
     Notification,
+    Tick,
 )
 from biobreath.files.recording import Recorder
 from biobreath.session.listener import BreathReport, SessionListener
@@ -34,6 +37,7 @@ class RecordingListener(SessionListener):
         self.recorder = Recorder(path)
         self._session: Session | None = None
         self._rows: dict[str, deque[int]] = {}  # rows of beats not yet judged, per strap
+        self._seq = 0
 
     @property
     def path(self) -> Path:
@@ -46,7 +50,8 @@ class RecordingListener(SessionListener):
             source=session.source.metadata(),
             protocol={"name": protocol.name, "file": protocol.source,
                       "steps": [_step_dict(s) for s in protocol.steps]},
-            duration_s=session.duration_s, parameters={"live": asdict(session.live_params)})
+            duration_s=session.duration_s, planned_duration_s=session.duration_s,
+            parameters={"live": asdict(session.live_params)})
         self.recorder.event(0.0, "session_start")
 
     def _device(self, address: str) -> str:
@@ -58,21 +63,29 @@ class RecordingListener(SessionListener):
         return address
 
     def on_event(self, ev: Event) -> None:
-        rec, device = self.recorder, self._device(ev.device)
+        rec, seq = self.recorder, self._seq
+        self._seq += 1
+        if isinstance(ev, Tick):
+            rec.event(ev.t, "tick", seq=seq)
+            return
+        device = self._device(ev.device)
         if isinstance(ev, Beat):
-            self._rows[device].append(rec.beat(device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival))
+            self._rows[device].append(
+                rec.beat(device, ev.rr_ticks, ev.rr_ms, ev.t, ev.arrival, seq, ev.gap))
         elif isinstance(ev, EcgSamples):
-            rec.ecg(device, ev.t0, ev.fs_hz, ev.uv)
+            rec.ecg(device, ev.t0, ev.fs_hz, ev.uv, ev.t, seq)
         elif isinstance(ev, AccSamples):
-            rec.acc(device, ev.t0, ev.fs_hz, ev.mg)
+            rec.acc(device, ev.t0, ev.fs_hz, ev.mg, ev.t, seq)
         elif isinstance(ev, Notification):
-            rec.notification(device, ev.t, ev.payload)
+            rec.notification(device, ev.t, ev.payload, seq)
+        elif isinstance(ev, HeartRate):
+            rec.event(ev.t, "heart_rate", ev.bpm, device, seq)
         elif isinstance(ev, Contact):
-            rec.event(ev.t, "contact", ev.contact, device)
+            rec.event(ev.t, "contact", ev.contact, device, seq)
         elif isinstance(ev, Battery):
-            rec.event(ev.t, "battery", ev.percent, device)
+            rec.event(ev.t, "battery", ev.percent, device, seq)
         elif isinstance(ev, Link):
-            rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, device)
+            rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, device, seq)
         rec.maybe_commit()
 
     def on_idle(self) -> None:
@@ -93,6 +106,7 @@ class RecordingListener(SessionListener):
 
     def on_stop(self, t: float) -> None:
         self.recorder.event(t, "session_stop")
+        self.recorder.set_meta(duration_s=t)  # what it lasted: less than planned if stopped
         self.recorder.close()
         # A session that never got a beat (no strap found, stopped at once) leaves no empty file.
         if not self.recorder.discard_if_empty():

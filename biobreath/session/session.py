@@ -31,6 +31,7 @@ from biobreath.events import (
     Link,
     LinkState,
     SignalQuality,
+    Tick,
 )
 from biobreath.session.listener import BreathReport, SessionSummary, StrapStatus
 from biobreath.sources.base import BeatSource
@@ -133,18 +134,17 @@ class Session:
                     await asyncio.wait({producer})
                     if producer.exception() is not None:
                         raise producer.exception()
-                    # A replayed file has run out: the session still lasts its recorded length.
-                    self._advance_pacer(self.duration_s)
                     break
-                t = self.clock.now() if ev is None else ev.t
-                self._advance_pacer(min(t, self.duration_s))
-                if t >= self.duration_s:
+                # Every event is published (and so recorded) before the session acts on it,
+                # the one that ends the session included: a replay then stops at the same one.
+                for li in self.listeners:
+                    li.on_event(ev)
+                self._advance_pacer(min(ev.t, self.duration_s))
+                if ev.t >= self.duration_s:
                     break
-                if ev is not None:
-                    for li in self.listeners:
-                        li.on_event(ev)
+                if not isinstance(ev, Tick):
                     self._handle(ev)
-                if queue.empty() or ev is None:
+                if queue.empty():
                     for li in self.listeners:
                         li.on_idle()
             for device, strap in self.straps.items():
@@ -174,20 +174,21 @@ class Session:
                 await queue.put(_END)
 
     async def _next(self, queue: asyncio.Queue, deadline: float, stopper: asyncio.Task):
-        """The next event or _END from the source; None when the clock reached ``deadline``
-        first; _STOP when :meth:`stop` was called."""
+        """The next event or _END from the source; a :class:`Tick` when the clock reached
+        ``deadline`` first (never for a source that replays its own ticks); _STOP when
+        :meth:`stop` was called."""
         if self._stop.is_set():  # checked first: at full speed the queue is never empty
             return _STOP
         if not queue.empty():
             return queue.get_nowait()
         getter = asyncio.ensure_future(queue.get())
-        delay = self.clock.wall_delay(deadline)
+        delay = None if self.source.replays_clock else self.clock.wall_delay(deadline)
         done, _ = await asyncio.wait({getter, stopper}, timeout=delay,
                                      return_when=asyncio.FIRST_COMPLETED)
         if getter in done:
             return getter.result()
         getter.cancel()
-        return _STOP if stopper in done else None
+        return _STOP if stopper in done else Tick(self.clock.now())
 
     def _advance_pacer(self, t: float) -> None:
         """Report every pacer breath that ended by ``t`` (s)."""
@@ -230,6 +231,8 @@ class Session:
     def _handle(self, ev: Event) -> None:
         s = self._strap(ev.device)
         if isinstance(ev, Beat):
+            if ev.gap:  # the chain broke: judge what waits, and restart the series, as at a link loss
+                self._judged(ev.device, s, s.core.flush())
             self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
         elif isinstance(ev, AccSamples):
             if s.breathing is None:

@@ -21,6 +21,9 @@ class BeatSource(abc.ABC):
     """
 
     kind: str = "?"
+    #: True for a source that carries the session's clock ticks itself (a recording): the
+    #: session then makes none of its own, so it moves on exactly where the recorded one did.
+    replays_clock: bool = False
 
     @property
     @abc.abstractmethod

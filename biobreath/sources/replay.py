@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from biobreath.clock import Clock
-from biobreath.events import Battery, Beat, Contact, DeviceInfo, Event, Link, LinkState
-from biobreath.files.recording import SessionData
+from biobreath.events import DeviceInfo, Event
+from biobreath.files.recording import SessionData, read_events
 from biobreath.sources.base import BeatSource
-
-_LINK = {f"link_{s.value}": s for s in LinkState}
 
 
 class ReplaySource(BeatSource):
-    """Yields a session file's beats and strap events at their recorded arrival times."""
+    """Yields every event a session file recorded from its source (beats, raw notifications, ECG
+    and ACC frames, strap events and the session's clock ticks) in the order the session received
+    them, each when the clock reaches the time it arrived, so the same session code computes the
+    same numbers as it did live."""
 
     kind = "replay"
+    replays_clock = True
 
     def __init__(self, data: SessionData) -> None:
         self.data = data
@@ -25,28 +27,10 @@ class ReplaySource(BeatSource):
         return self.data.devices
 
     def metadata(self) -> dict[str, object]:
-        return {"kind": self.kind, "file": str(self.data.path), "recorded": self.data.meta.get("source")}
-
-    def _timeline(self) -> list[tuple[float, int, Event]]:
-        d = self.data
-        addr = {i + 1: dev.address for i, dev in enumerate(d.devices)}
-        items: list[tuple[float, int, Event]] = []
-        for k in range(d.rr_ms.size):
-            items.append((float(d.arrival_s[k]), 1, Beat(float(d.beat_time_s[k]), int(d.rr_ticks[k]),
-                                                         float(d.arrival_s[k]), addr.get(int(d.device_ids[k]), ""))))
-        for t, dev_id, kind, value in d.events:
-            dev = addr.get(dev_id, "") if dev_id is not None else ""
-            if kind in _LINK:
-                items.append((t, 0, Link(t, _LINK[kind], value or "", dev)))
-            elif kind == "battery":
-                items.append((t, 0, Battery(t, int(value), dev)))
-            elif kind == "contact":
-                items.append((t, 0, Contact(t, value, dev)))
-        items.sort(key=lambda x: (x[0], x[1]))
-        return items
+        return {"kind": self.kind, "file": str(self.data.path),
+                "recorded": self.data.meta.get("source")}
 
     async def events(self, clock: Clock) -> AsyncIterator[Event]:
-        for t, _, ev in self._timeline():
-            await clock.sleep_until(t)
+        for ev in read_events(self.data):
+            await clock.sleep_until(getattr(ev, "arrival", ev.t))  # a beat's t is when it beat
             yield ev
-

@@ -36,5 +36,6 @@ class HeartRateDecoder:
             self._contact = m.contact
             out.append(Contact(arrival, m.contact, dev))
         placed = self.timer.place(arrival, m.rr_ticks)
-        out.extend(Beat(float(t), int(r), arrival, dev) for t, r in zip(placed.times, m.rr_ticks))
+        out.extend(Beat(float(t), int(r), arrival, dev, gap=placed.gap_before and k == 0)
+                   for k, (t, r) in enumerate(zip(placed.times, m.rr_ticks)))
         return out
