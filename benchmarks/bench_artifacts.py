@@ -25,9 +25,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from test_artifacts import Injected, causal_kinds, inject, rmssd, score, synthetic_rr
+from test_artifacts import (  # noqa: E402
+    Injected,
+    causal_kinds,
+    inject,
+    rmssd,
+    score,
+    synthetic_rr,
+)
 
-from biobreath.core.artifacts import CausalDetector, apply_verdicts, correct, detect
+from biobreath.core.artifacts import (  # noqa: E402
+    CausalDetector,
+    apply_verdicts,
+    correct,
+    detect,
+)
 
 N_BEATS = 20_000
 SEEDS = (1, 2, 3)

@@ -3,7 +3,8 @@
 Prints: the full analysis of ~100 000 beats (target < 2 s), 5-minute windows every 30 s over
 24 h (target < 5 s), and time + frequency domain against NeuroKit2's ``hrv_time`` +
 ``hrv_frequency`` on the same beats, all 24 h and the first 5 minutes (target >= 20x faster;
-skipped when NeuroKit2 is not installed). NeuroKit2 is a benchmark-only dependency. Run from the repository root: ``python -m benchmarks.bench_hrv``.
+skipped when NeuroKit2 is not installed). NeuroKit2 is a benchmark-only dependency. Run from the
+repository root: ``python -m benchmarks.bench_hrv``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from biobreath.sim.physiology import PhysiologyModel, SimParams  # noqa: E402
 
 
 def beats(hours: float) -> tuple[np.ndarray, np.ndarray]:
-    chunk = PhysiologyModel(SimParams(seed=3), Pacer(load_protocol("coherence"))).advance(hours * 3600)
+    model = PhysiologyModel(SimParams(seed=3), Pacer(load_protocol("coherence")))
+    chunk = model.advance(hours * 3600)
     return chunk.beat_times, chunk.rr_ms
 
 

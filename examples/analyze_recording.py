@@ -37,7 +37,8 @@ def main(path: Path) -> None:
     td = hrv.time_domain(fixed.rr_ms)
     fd = hrv.frequency_domain(fixed.rr_ms, detrend="smoothness_priors", smoothness_lambda=500)
     nl = hrv.nonlinear(fixed.rr_ms)
-    print(f"  mean HR {td.mean_hr_bpm:.1f} bpm, SDNN {td.sdnn_ms:.1f} ms, RMSSD {td.rmssd_ms:.1f} ms")
+    print(f"  mean HR {td.mean_hr_bpm:.1f} bpm, SDNN {td.sdnn_ms:.1f} ms, "
+          f"RMSSD {td.rmssd_ms:.1f} ms")
     print(f"  LF {fd.lf_ms2:.0f} ms² peaking at {fd.lf_peak_hz:.4f} Hz "
           f"({fd.lf_peak_hz * 60:.2f} breaths/min), HF {fd.hf_ms2:.0f} ms², LF/HF {fd.lf_hf:.2f}")
     print(f"  SD1 {nl.sd1_ms:.1f} ms, SD2 {nl.sd2_ms:.1f} ms, DFA α1 {nl.dfa_alpha1:.2f}")

@@ -95,7 +95,8 @@ def test_a_gap_in_the_samples_splits_the_record():
 
 def test_compare_with_rr_pairs_mutual_nearest_beats():
     peaks = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    beats = np.array([1.02, 2.03, 2.6, 4.01, 6.0])  # 2.6: a spurious beat; peak 3.0 and 5.0 unmatched
+    # 2.6: a spurious beat; peaks 3.0 and 5.0 are left unmatched
+    beats = np.array([1.02, 2.03, 2.6, 4.01, 6.0])
     c = compare_with_rr(peaks, beats, max_diff_s=0.15)
     assert c.beat_index.tolist() == [0, 1, 3] and c.peak_index.tolist() == [0, 1, 3]
     np.testing.assert_allclose(c.diff_ms, [20.0, 30.0, 10.0])

@@ -39,7 +39,8 @@ def person(duration_s: float, *, fidelity: float, seed: int, breath_mg, follows=
     t = np.arange(0.0, duration_s, 1 / FS)
     volume = np.interp(t, chunk.t, chunk.respiration)
     rng = np.random.default_rng(seed)
-    mg = GRAVITY_MG + volume[:, None] * np.asarray(breath_mg) + 4.0 * rng.standard_normal((t.size, 3))
+    noise = 4.0 * rng.standard_normal((t.size, 3))
+    mg = GRAVITY_MG + volume[:, None] * np.asarray(breath_mg) + noise
     return pacer, t, np.round(mg), volume, chunk.beat_times, chunk.rr_ms
 
 
@@ -140,7 +141,8 @@ def test_tracker_memory_is_bounded_and_a_gap_restarts_the_window():
 
 def test_free_breathing_has_no_following_score():
     rng = np.random.default_rng(8)
-    breath = np.sin(2 * np.pi * 0.2 * np.arange(0.0, 60.0, 1 / FS)) + 0.1 * rng.standard_normal(1500)
+    t = np.arange(0.0, 60.0, 1 / FS)
+    breath = np.sin(2 * np.pi * 0.2 * t) + 0.1 * rng.standard_normal(1500)
     assert following_score(breath, np.full(1500, np.nan), FS) is None
     vol = np.full(1500, np.nan)
     vol[-400:] = 0.5  # paced for the last 16 s only

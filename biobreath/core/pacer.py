@@ -124,7 +124,8 @@ class Pacer:
             return PacerState(t, phase, math.nan, Stage.FREE, left, None, seg.label)
         s = seg.shape
         pos = frac * s.period_s
-        for stage, length in ((Stage.INHALE, s.inhale_s), (Stage.HOLD_IN, s.hold_in_s),
+        # The stage the loop stops at is the answer (B007 misses its use after the loop).
+        for stage, length in ((Stage.INHALE, s.inhale_s), (Stage.HOLD_IN, s.hold_in_s),  # noqa: B007
                               (Stage.EXHALE, s.exhale_s), (Stage.HOLD_OUT, s.hold_out_s)):
             if pos < length:
                 break

@@ -2,8 +2,9 @@
 
 The session owns time. It pulls events from the source, feeds every beat to the live core of its
 strap, and tells its listeners (the recorder, the window, the headless printer) what happened and
-what changed; it runs the same with or without any of them. Pacer breaths are reported on the session clock even when no beat
-arrives (a dropped strap), and the session ends at its duration or when the source ends.
+what changed; it runs the same with or without any of them. Pacer breaths are reported on the
+session clock even when no beat arrives (a dropped strap), and the session ends at its duration or
+when the source ends.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ class Session:
     def _handle(self, ev: Event) -> None:
         s = self._strap(ev.device)
         if isinstance(ev, Beat):
-            if ev.gap:  # the chain broke: judge what waits, and restart the series, as at a link loss
+            if ev.gap:  # the chain broke: judge what waits and restart, as at a link loss
                 self._judged(ev.device, s, s.core.flush())
             self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
         elif isinstance(ev, AccSamples):

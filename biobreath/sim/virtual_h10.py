@@ -4,13 +4,13 @@ It advertises as ``Polar H10 <id>`` with the Heart Rate Service, and offers Hear
 Heart Rate Measurement 0x2A37, notify; Body Sensor Location 0x2A38), Battery (0x180F), Device
 Information (0x180A) and Polar Measurement Data (control point and data, see
 :mod:`biobreath.straps.gatt`). What it sends comes from the project's simulation:
-:class:`~biobreath.sim.physiology.PhysiologyModel` makes the person (breathing, heart rate, true beat
-times), :class:`~biobreath.sim.emulator.StrapEmulator` the strap's Heart Rate Measurement payloads with
-their latency, drift and losses; ECG (130 Hz, µV) is synthesised from the true beat times and the
-accelerometer (25-200 Hz, mG) carries the breathing as a slow tilt of the chest. Each PMD frame
-reaches the central after its last sample by a Bluetooth latency drawn, like the Heart Rate
-notifications', uniformly between ``SimParams.latency_min_s`` and ``latency_max_s`` (frames of one
-stream never overtake each other); its timestamp is the last sample's time on the strap's clock,
+:class:`~biobreath.sim.physiology.PhysiologyModel` makes the person (breathing, heart rate, true
+beat times), :class:`~biobreath.sim.emulator.StrapEmulator` the strap's Heart Rate Measurement
+payloads with their latency, drift and losses; ECG (130 Hz, µV) is synthesised from the true beat
+times and the accelerometer (25-200 Hz, mG) carries the breathing as a slow tilt of the chest. Each
+PMD frame reaches the central after its last sample by a Bluetooth latency drawn, like the Heart
+Rate notifications', uniformly between ``SimParams.latency_min_s`` and ``latency_max_s`` (frames of
+one stream never overtake each other); its timestamp is the last sample's time on the strap's clock,
 which runs ``clock_drift_ppm`` fast from ``SENSOR_EPOCH_S``.
 
 The strap runs on the session clock it is started with. On a
@@ -187,13 +187,13 @@ class VirtualStrap:
 
     def _build_services(self) -> None:
         R, W = gatt.Characteristic.Properties.READ, gatt.Characteristic.Properties.WRITE
-        N, I = gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.Properties.INDICATE
+        N, IND = gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.Properties.INDICATE
         readable, writeable = gatt.Characteristic.READABLE, gatt.Characteristic.WRITEABLE
         self.hrm = gatt.Characteristic("2A37", N, 0, b"")
         self.battery = gatt.Characteristic("2A19", R | N, readable,
                                            bytes([self.params.battery_percent]))
         self.pmd_cp = gatt.Characteristic(
-            PMD_CONTROL_POINT.upper(), R | W | I, readable | writeable,
+            PMD_CONTROL_POINT.upper(), R | W | IND, readable | writeable,
             gatt.CharacteristicValue(read=lambda _c: encode_pmd_features({"ecg", "acc"}),
                                      write=self._on_control_point))
         self.pmd_data = gatt.Characteristic(PMD_DATA.upper(), N, 0, b"")

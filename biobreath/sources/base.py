@@ -38,5 +38,5 @@ class BeatSource(abc.ABC):
         """JSON-serialisable facts about the source, stored in the recording."""
         return {"kind": self.kind}
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most sources have nothing to release
         """Release the strap (disconnect, stop notifications). Safe to call twice."""

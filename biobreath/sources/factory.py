@@ -57,7 +57,7 @@ async def scan_straps(timeout_s: float, *, virtual: bool = False) -> list[ScanRe
 
 
 def simulated_person(seed: int, resonance_bpm: float):
-    """The simulated person's parameters for ``--sim-seed`` and ``--sim-resonance`` (breaths/min)."""
+    """The simulated person for ``--sim-seed`` and ``--sim-resonance`` (breaths/min)."""
     from biobreath.sim.physiology import SimParams
 
     return SimParams(seed=seed, resonance_bpm=resonance_bpm)
@@ -65,7 +65,7 @@ def simulated_person(seed: int, resonance_bpm: float):
 
 def session_clock(speed: float | None, *, virtual_time: bool) -> Clock:
     """The session clock: ``speed`` times real time (None: as fast as possible); with
-    ``virtual_time``, the clock of the running virtual-time event loop (see :func:`loop_factory`)."""
+    ``virtual_time``, the clock of the running virtual-time event loop (:func:`loop_factory`)."""
     if virtual_time:
         from biobreath.sim.virtual_time import loop_clock
 

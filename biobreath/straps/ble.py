@@ -120,8 +120,8 @@ class PmdDecoder:
 
     The frame timestamps (ns of the strap's clock, last sample of each frame) space the samples
     exactly: a frame's samples are spread evenly since the previous frame of the same stream
-    (:func:`~biobreath.straps.gatt.pmd_sample_times_ns`), so ``fs_hz`` of an event is the rate the strap
-    really sampled at by its own clock (the H10's rate is only good to ±2 %; its clock's drift
+    (:func:`~biobreath.straps.gatt.pmd_sample_times_ns`), so ``fs_hz`` of an event is the rate the
+    strap really sampled at by its own clock (the H10's rate is only good to ±2 %; its clock's drift
     against the session clock, tens of ppm, is left out). After a lost frame (a spacing more
     than 5 % off the nominal rate) or on the first frame, samples are placed at the nominal rate
     back from the timestamp.

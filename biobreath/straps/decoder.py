@@ -31,7 +31,8 @@ class HeartRateDecoder:
         """
         m = parse_heart_rate_measurement(payload)
         dev = self.device
-        out: list[Event] = [Notification(arrival, bytes(payload), dev), HeartRate(arrival, m.heart_rate_bpm, dev)]
+        out: list[Event] = [Notification(arrival, bytes(payload), dev),
+                            HeartRate(arrival, m.heart_rate_bpm, dev)]
         if m.contact != self._contact:
             self._contact = m.contact
             out.append(Contact(arrival, m.contact, dev))

@@ -116,7 +116,8 @@ def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
              "generic"}
     unknown = set(raw) - known
     if unknown:
-        raise DeviceProfileError(f"{source}: unknown field(s) {', '.join(map(repr, sorted(unknown)))}")
+        names = ", ".join(map(repr, sorted(unknown)))
+        raise DeviceProfileError(f"{source}: unknown field(s) {names}")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise DeviceProfileError(f"{source}: 'name' must be a non-empty string")
