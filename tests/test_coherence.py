@@ -6,6 +6,8 @@ from scipy.interpolate import CubicSpline
 from scipy.signal import periodogram
 
 from biobreath.core.coherence import (
+    LOW_MEDIUM_SCORE,
+    MEDIUM_HIGH_SCORE,
     CoherenceParams,
     coherence,
     coherence_series,
@@ -26,8 +28,12 @@ def _beats(rr_fn, seconds=120.0, start=0.0):
     return np.array(out_t), np.array(out_rr)
 
 
-def _reference_ratio(beat_t, rr, t_end, p=CoherenceParams()):
-    """Straightforward re-computation with scipy's periodogram and explicit loops."""
+def _reference(beat_t, rr, t_end, p=CoherenceParams()):
+    """Straightforward re-computation with scipy's periodogram and explicit loops.
+
+    Returns the coherence ratio, the peak frequency (Hz), the peak's power and the total power
+    (ms²).
+    """
     m = (beat_t >= t_end - p.window_s) & (beat_t <= t_end)
     grid = np.arange(max(t_end - p.window_s, beat_t[m][0]), min(t_end, beat_t[m][-1]),
                      1 / p.resample_hz)
@@ -38,7 +44,7 @@ def _reference_ratio(beat_t, rr, t_end, p=CoherenceParams()):
     total = sum(pxx[i] * df for i in range(len(f)) if 0.0033 <= f[i] <= 0.4)
     peak = sum(pxx[i] * df for i in range(len(f))
                if 0.0033 <= f[i] <= 0.4 and abs(f[i] - f[best]) <= 0.015 + 1e-12)
-    return peak / (total - peak), f[best]
+    return peak / (total - peak), f[best], peak, total
 
 
 @pytest.mark.parametrize("freq", [0.075, 0.1, 0.2])
@@ -48,20 +54,29 @@ def test_matches_independent_computation(freq):
     beat_t, rr = _beats(lambda t: 900 + 60 * math.sin(2 * math.pi * freq * t)
                         + noise[int(t) % 400])
     res = coherence(beat_t, rr, 110.0)
-    ratio, peak_hz = _reference_ratio(beat_t, rr, 110.0)
+    ratio, peak_hz, peak, total = _reference(beat_t, rr, 110.0)
     assert res.ratio == pytest.approx(ratio, rel=1e-9)
     assert res.peak_hz == pytest.approx(peak_hz)
     assert abs(res.peak_hz - freq) < 0.01
-    assert res.score == pytest.approx(100 * ratio / (1 + ratio))
+    # The score is the percentage of the total power that lies in the peak.
+    assert res.score == pytest.approx(100 * peak / total, rel=1e-9)
 
 
 def test_rhythmic_scores_high_and_noise_scores_low():
+    # A pure 0.1 Hz sinusoid: nearly all the power is in its peak (the rest is the Hann window's
+    # main lobe spilling past the 0.03 Hz peak window), so the score is high.
     beat_t, rr = _beats(lambda t: 900 + 80 * math.sin(2 * math.pi * 0.1 * t))
-    assert score_level(coherence(beat_t, rr, 100.0).score) == "high"
+    rhythmic = coherence(beat_t, rr, 100.0)
+    assert score_level(rhythmic.score) == "high"
+    assert rhythmic.score > 80
+    assert rhythmic.ratio == pytest.approx(_reference(beat_t, rr, 100.0)[0], rel=1e-9)
+    # White noise spreads its power over the whole band: the peak holds a small share.
     rng = np.random.default_rng(3)
     rr_noise = 900 + rng.normal(0, 40, 200)
     t_noise = np.cumsum(rr_noise) / 1000
-    assert score_level(coherence(t_noise, rr_noise, 100.0).score) == "low"
+    noise = coherence(t_noise, rr_noise, 100.0)
+    assert score_level(noise.score) == "low"
+    assert noise.ratio == pytest.approx(_reference(t_noise, rr_noise, 100.0)[0], rel=1e-9)
 
 
 def test_too_few_beats_is_nan():
@@ -76,10 +91,23 @@ def test_series_steps_every_5_s():
     assert np.allclose(np.diff([r.t for r in series]), 5.0)
 
 
-def test_score_mapping_and_levels():
-    assert score_from_ratio(0.5) == pytest.approx(100 / 3)
-    assert score_from_ratio(1.8) == pytest.approx(100 * 1.8 / 2.8)
+def test_heartmath_ratio_thresholds_are_the_level_boundaries():
+    # HeartMath's level-1 thresholds, coherence ratio 0.5 and 1.8, fall at scores 33.3 and 64.3.
+    assert score_from_ratio(0.5) == pytest.approx(33.3, abs=0.05)
+    assert score_from_ratio(1.8) == pytest.approx(64.3, abs=0.05)
+    assert LOW_MEDIUM_SCORE == pytest.approx(33.3, abs=0.05)
+    assert MEDIUM_HIGH_SCORE == pytest.approx(64.3, abs=0.05)
+    levels = [score_level(score_from_ratio(r)) for r in (0.49, 0.51, 1.79, 1.81)]
+    assert levels == ["low", "medium", "medium", "high"]
     assert [score_level(s) for s in (10, 50, 80, math.nan)] == ["low", "medium", "high", "-"]
+
+
+def test_score_is_the_percent_of_power_in_the_peak():
+    # ratio = peak / (total - peak); the score is 100 peak / total: a peak holding a third of the
+    # power is ratio 0.5, one holding all of it scores 100.
+    for peak, total in ((1.0, 3.0), (9.0, 14.0), (0.2, 10.0), (4.0, 4.001)):
+        assert score_from_ratio(peak / (total - peak)) == pytest.approx(100 * peak / total)
+    assert score_from_ratio(0.0) == 0.0
 
 
 def test_peak_to_trough():

@@ -1,4 +1,5 @@
-"""Tests of biobreath.core.hrv: Kubios's published figures, known signals, exact counts, edge cases."""
+"""Tests of biobreath.core.hrv: Kubios's published figures, known signals, exact counts, edge
+cases."""
 
 from __future__ import annotations
 
@@ -203,15 +204,6 @@ def test_welch_averages_256_s_segments(overlap: float) -> None:
     np.testing.assert_allclose(f.psd_ms2_hz, psd)
 
 
-def test_smoothness_priors_banded_solution_equals_the_dense_one() -> None:
-    rng = np.random.default_rng(4)
-    x = np.cumsum(rng.normal(size=300))
-    lam = 50.0
-    d2 = np.diff(np.eye(300), n=2, axis=0)
-    dense = np.linalg.solve(np.eye(300) + lam**2 * d2.T @ d2, x)
-    np.testing.assert_allclose(hrv.smoothness_priors_trend(x, lam), dense, rtol=1e-8, atol=1e-8)
-
-
 def test_smoothness_priors_removes_vlf_but_keeps_lf() -> None:
     # A 0.01 Hz wave of 60 ms on top of a 0.1 Hz wave of 30 ms.
     rr = tachogram(600.0, [(60.0, 0.01), (30.0, 0.1)], jitter_ms=5.0, seed=5)
@@ -230,13 +222,43 @@ def test_linear_detrending_removes_a_ramp() -> None:
     assert hrv.frequency_domain(ramp, detrend="linear").vlf_ms2 < 10.0
 
 
-def test_band_shares_and_normalised_units() -> None:
+def test_band_powers_shares_and_normalised_units_equal_scipy_welch_integrated() -> None:
+    rr = tachogram(600.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=5.0)
+    f = hrv.frequency_domain(rr)
+    # Independently: scipy's Welch PSD of the tachogram resampled here, summed over each band's
+    # bins (lo <= f < hi) times the bin width; total power is that sum over 0-0.4 Hz.
+    t = np.cumsum(rr) / 1000.0
+    grid = t[0] + np.arange(int((t[-1] - t[0]) * 4) + 1) / 4.0
+    x = interpolate.CubicSpline(t, rr)(grid)
+    freq, psd = signal.welch(x - x.mean(), fs=4.0, window="hann", nperseg=1024, noverlap=512,
+                             nfft=1024, detrend=False)
+
+    def power(lo: float, hi: float) -> float:
+        return float(psd[(freq >= lo) & (freq < hi)].sum() * (freq[1] - freq[0]))
+
+    vlf, lf, hf, total = power(0.0, 0.04), power(0.04, 0.15), power(0.15, 0.4), power(0.0, 0.4)
+    assert f.vlf_ms2 == pytest.approx(vlf, rel=1e-6)
+    assert f.lf_ms2 == pytest.approx(lf, rel=1e-6)
+    assert f.hf_ms2 == pytest.approx(hf, rel=1e-6)
+    assert f.total_power_ms2 == pytest.approx(total, rel=1e-6)
+    assert f.vlf_pct == pytest.approx(100.0 * vlf / total, rel=1e-6)
+    assert f.lf_pct == pytest.approx(100.0 * lf / total, rel=1e-6)
+    assert f.hf_pct == pytest.approx(100.0 * hf / total, rel=1e-6)
+    assert f.lf_nu == pytest.approx(100.0 * lf / (total - vlf), rel=1e-6)
+    assert f.hf_nu == pytest.approx(100.0 * hf / (total - vlf), rel=1e-6)
+    assert f.lf_hf == pytest.approx(lf / hf, rel=1e-6)
+
+
+def test_shares_and_normalised_units_of_known_sinusoid_powers() -> None:
+    # 30 ms at 0.1 Hz (LF, A²/2 = 450 ms²) and 20 ms at 0.25 Hz (HF, 200 ms²); the 5 ms of white
+    # jitter adds a few ms² to each band (about 5 to LF, 10 to HF).
     f = hrv.frequency_domain(tachogram(600.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=5.0))
-    assert f.total_power_ms2 == pytest.approx(f.vlf_ms2 + f.lf_ms2 + f.hf_ms2)
-    assert f.vlf_pct + f.lf_pct + f.hf_pct == pytest.approx(100.0)
-    assert f.lf_nu == pytest.approx(100.0 * f.lf_ms2 / (f.total_power_ms2 - f.vlf_ms2))
-    assert f.lf_nu + f.hf_nu == pytest.approx(100.0)
-    assert f.lf_hf == pytest.approx(f.lf_ms2 / f.hf_ms2)
+    assert f.lf_nu == pytest.approx(100.0 * 450.0 / 650.0, abs=2.0)
+    assert f.hf_nu == pytest.approx(100.0 * 200.0 / 650.0, abs=2.0)
+    assert f.lf_hf == pytest.approx(450.0 / 200.0, rel=0.1)
+    assert f.lf_pct == pytest.approx(100.0 * 450.0 / 650.0, abs=2.0)
+    assert f.hf_pct == pytest.approx(100.0 * 200.0 / 650.0, abs=2.0)
+    assert f.vlf_pct < 1.0
 
 
 def test_spectrum_arrays_are_read_only() -> None:
@@ -309,12 +331,28 @@ def test_dfa_matches_a_naive_loop_and_known_exponents() -> None:
 
 
 def test_poincare_sd1_sd2_by_hand() -> None:
+    # Poincaré points (RR_i, RR_i+1): (800, 820), (820, 790), (790, 850), (850, 830), (830, 810).
+    # Rotated by 45 degrees, their coordinates are (y - x) / sqrt 2 and (x + y) / sqrt 2:
+    # * y - x = 20, -30, 60, -20, -20: mean 2, squared deviations 324 + 1024 + 3364 + 484 + 484
+    #   = 5680, sample variance 5680 / 4 = 1420, so SD1² = 1420 / 2 = 710 ms²;
+    # * x + y = 1620, 1610, 1640, 1680, 1640: mean 1638, squared deviations 324 + 784 + 4 + 1764
+    #   + 4 = 2880, sample variance 720, so SD2² = 720 / 2 = 360 ms².
     rr = np.array([800.0, 820.0, 790.0, 850.0, 830.0, 810.0])
-    x, y = rr[:-1], rr[1:]
     nl = hrv.nonlinear(rr)
-    assert nl.sd1_ms == pytest.approx(np.std((y - x) / math.sqrt(2), ddof=1))
-    assert nl.sd2_ms == pytest.approx(np.std((y + x) / math.sqrt(2), ddof=1))
-    assert nl.sd2_sd1 == pytest.approx(nl.sd2_ms / nl.sd1_ms)
+    assert nl.sd1_ms == pytest.approx(math.sqrt(710.0))
+    assert nl.sd2_ms == pytest.approx(math.sqrt(360.0))
+    assert nl.sd2_sd1 == pytest.approx(math.sqrt(360.0 / 710.0))
+
+
+def test_poincare_sd1_sd2_follow_brennan_2001() -> None:
+    # Brennan et al. 2001: SD1² = Var(dRR) / 2 and SD2² = 2 SDNN² - Var(dRR) / 2. The first is
+    # exact; the second holds up to the beat at each end that the N - 1 points leave out.
+    rr = tachogram(3000.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=10.0, seed=11)
+    half_var_diff = 0.5 * np.var(np.diff(rr), ddof=1)
+    nl = hrv.nonlinear(rr)
+    assert nl.sd1_ms == pytest.approx(math.sqrt(half_var_diff), rel=1e-12)
+    assert nl.sd2_ms == pytest.approx(math.sqrt(2.0 * np.var(rr, ddof=1) - half_var_diff),
+                                      rel=1e-3)
 
 
 # --------------------------------------------------------------------------- short and bad input

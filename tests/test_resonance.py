@@ -78,8 +78,9 @@ def test_assessment_picks_the_rate_with_the_biggest_in_phase_swing():
     lag = {6.5: -40, 6.0: -20, 5.5: -3, 5.0: 15, 4.5: 30}
     for rate in amp:
         f = rate / 60
+        a, phi = amp[rate], math.radians(lag[rate])
         beat_t, rr = _beats_from_hr(
-            lambda t: 65 + amp[rate] * math.sin(2 * math.pi * f * t + math.radians(lag[rate])), 130)
+            lambda t, a=a, f=f, phi=phi: 65 + a * math.sin(2 * math.pi * f * t + phi), 130)
         bt = np.arange(0, 130, 0.05)
         vol = 0.5 + 0.5 * np.sin(2 * np.pi * f * bt)
         crit.append(resonance_criteria(beat_t, rr, bt, vol, rate, 5, 125))

@@ -5,9 +5,10 @@ recent 64 s of heartbeats, find the highest peak between 0.04 and 0.26 Hz, integ
 a 0.030 Hz window centred on it, and divide by the rest of the power:
 ``ratio = peak / (total - peak)``. Total power here is the whole HRV band 0.0033-0.4 Hz.
 
-Spectrum used (all parameters in :class:`CoherenceParams`): the RR tachogram (ms, at each beat's
-time) resampled at 4 Hz by cubic spline, linear trend removed, periodic Hann window, periodogram zero-padded
-to 1024 points (0.0039 Hz bins), one-sided PSD in ms²/Hz.
+Spectrum used (all parameters in :class:`CoherenceParams`, computed by
+:mod:`biobreath.core.spectrum`): the RR tachogram (ms, at each beat's time) resampled at 4 Hz by
+cubic spline, linear trend removed, periodic Hann window, periodogram zero-padded to 1024 points
+(0.0039 Hz bins), one-sided PSD in ms²/Hz.
 
 The same spectrum gives the live LF (0.04-0.15 Hz) peak frequency and power.
 
@@ -22,9 +23,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
-from scipy.signal import detrend as _detrend
-from scipy.signal import get_window
+
+from biobreath.core import spectrum
 
 LOW_MEDIUM_SCORE = 100 * 0.5 / 1.5
 MEDIUM_HIGH_SCORE = 100 * 1.8 / 2.8
@@ -71,35 +71,21 @@ def score_level(score: float) -> str:
 
 def _window_psd(x: np.ndarray, params: CoherenceParams) -> np.ndarray:
     """One-sided PSD (ms²/Hz) of each row of ``x`` (evenly sampled RR, ms): linear trend
-    removed, periodic Hann window, zero-padded to ``params.nfft``."""
-    x = _detrend(x, axis=-1, type="linear")
-    w = get_window("hann", x.shape[-1])  # periodic Hann, as for any DFT-based PSD
-    psd = np.abs(np.fft.rfft(x * w, n=params.nfft, axis=-1)) ** 2 / (
-        params.resample_hz * np.sum(w**2))
-    psd[..., 1:-1] *= 2.0
-    return psd
-
-
-def strictly_increasing(t: np.ndarray) -> np.ndarray:
-    """Mask keeping each sample whose time is later than every earlier kept one.
-
-    Beat times rebuilt from a strap's notifications can step back slightly when a new beat chain
-    starts after a reconnection; a spline needs strictly increasing times.
-    """
-    t = np.asarray(t, dtype=float)
-    keep = np.ones(t.size, bool)
-    if t.size > 1:
-        keep[1:] = t[1:] > np.maximum.accumulate(t)[:-1]
-    return keep
+    removed, one periodic Hann window over the whole row, zero-padded to ``params.nfft``."""
+    return spectrum.welch(spectrum.detrend(x, "linear"), params.resample_hz, nfft=params.nfft)
 
 
 def tachogram_psd(beat_t: np.ndarray, rr_ms: np.ndarray, t_start: float, t_end: float,
                   params: CoherenceParams = CoherenceParams()) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided PSD (ms²/Hz) of the RR tachogram between ``t_start`` and ``t_end`` (s)."""
-    grid = np.arange(t_start, t_end, 1.0 / params.resample_hz)
-    ok = strictly_increasing(beat_t)
-    rr = CubicSpline(beat_t[ok], rr_ms[ok], extrapolate=True)(grid)
-    return np.fft.rfftfreq(params.nfft, 1.0 / params.resample_hz), _window_psd(rr, params)
+    """Frequencies (Hz) and one-sided PSD (ms²/Hz) of the RR tachogram in ``[t_start, t_end)``.
+
+    ``beat_t`` are beat times (s), ``rr_ms`` the intervals (ms) ending there; beats whose time
+    steps back are dropped.
+    """
+    fs = params.resample_hz
+    grid = spectrum.even_grid(t_start, t_end - t_start, fs)
+    rr = spectrum.resample(beat_t, rr_ms, grid)
+    return spectrum.frequencies(params.nfft, fs), _window_psd(rr, params)
 
 
 def _measures(freq: np.ndarray, psd: np.ndarray, params: CoherenceParams) -> np.ndarray:
@@ -173,17 +159,14 @@ def coherence_series(beat_t: np.ndarray, rr_ms: np.ndarray,
     hi = np.searchsorted(beat_t, ends, side="right")
     full = ((hi - lo) >= 8) & (beat_t[np.minimum(lo, beat_t.size - 1)] <= ends - win + edge_s) & (
         beat_t[np.maximum(hi - 1, 0)] >= ends - edge_s)
-    n = int(round(win * fs))
     results: list[CoherenceResult | None] = [None] * ends.size
     idx = np.flatnonzero(full)
     if idx.size:
-        ok = strictly_increasing(beat_t)
-        spline = CubicSpline(beat_t[ok], rr_ms[ok])
-        freq = np.fft.rfftfreq(params.nfft, 1.0 / fs)
-        offsets = np.arange(n) / fs
+        spline = spectrum.tachogram_spline(beat_t, rr_ms)
+        freq = spectrum.frequencies(params.nfft, fs)
         for b in range(0, idx.size, batch):
             rows = idx[b:b + batch]
-            grid = (ends[rows] - win)[:, None] + offsets[None, :]
+            grid = spectrum.even_grid(ends[rows] - win, win, fs)
             meas = _measures(freq, _window_psd(spline(grid), params), params)
             for r, m in zip(rows.tolist(), meas):
                 results[r] = _result(float(ends[r]), m)

@@ -21,10 +21,10 @@ Conventions (checked against Kubios HRV 2.2's figures for systole's ``rr.txt``, 
 * SD1 and SD2 are the sample standard deviations (ddof = 1) of the Poincaré plot rotated by 45
   degrees, over its N - 1 points ``(RR_i, RR_i+1)``; that reproduces Kubios's SD2, while
   ``sqrt(2 SDNN^2 - SD1^2)`` (over N beats) is 0.03 % lower.
-* Spectra: the tachogram is resampled on an even grid by a not-a-knot cubic spline, detrended,
-  its mean removed; Welch uses Hann windows; band powers are the PSD summed over the band's
-  bins (``lo <= f < hi``) times the bin width; total power is VLF + LF + HF, so normalised units
-  ``LF / (total - VLF)`` equal ``LF / (LF + HF)``.
+* Spectra (computed by :mod:`biobreath.core.spectrum`): the tachogram is resampled on an even
+  grid by a not-a-knot cubic spline, detrended, its mean removed; Welch uses Hann windows; band
+  powers are the PSD summed over the band's bins (``lo <= f < hi``) times the bin width; total
+  power is VLF + LF + HF, so normalised units ``LF / (total - VLF)`` equal ``LF / (LF + HF)``.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import interpolate, linalg, signal
 from scipy.spatial import cKDTree
+
+from biobreath.core import spectrum
+from biobreath.core.spectrum import Detrend
 
 Band = tuple[float, float]
 SpectrumMethod = Literal["welch", "lomb", "ar"]
-Detrend = Literal["none", "linear", "smoothness_priors"]
 
 _METHODS = ("welch", "lomb", "ar")
-_DETRENDS = ("none", "linear", "smoothness_priors")
 _AR_OVERSAMPLE = 16
 """An AR spectrum's peaks can be far narrower than 1 / points_per_hz: it is evaluated this many
 times more finely, so that summing it over a band converges to the band's power."""
@@ -257,8 +257,8 @@ def _frequency_parameters(**kw: Any) -> FrequencyDomainParameters:
     p = FrequencyDomainParameters(**kw)
     if p.method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS} (got {p.method!r})")
-    if p.detrend not in _DETRENDS:
-        raise ValueError(f"detrend must be one of {_DETRENDS} (got {p.detrend!r})")
+    if p.detrend not in spectrum.DETRENDS:
+        raise ValueError(f"detrend must be one of {spectrum.DETRENDS} (got {p.detrend!r})")
     for name, band in (("vlf", p.vlf), ("lf", p.lf), ("hf", p.hf)):
         _check_band(name, band)
     if p.resample_hz <= 0 or p.points_per_hz <= 0 or p.smoothness_lambda <= 0:
@@ -395,89 +395,6 @@ def frequency_domain(
     return _frequency_domain(_nn_array(rr_ms), p)
 
 
-def _spline_tachogram(t: np.ndarray, rr: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Evenly resampled tachogram (s, ms) from the first to the last beat time."""
-    n = math.floor((t[-1] - t[0]) * fs + 1e-9) + 1
-    grid = t[0] + np.arange(n) / fs
-    return grid, interpolate.CubicSpline(t, rr, bc_type="not-a-knot")(grid)
-
-
-def smoothness_priors_trend(x: np.ndarray, lam: float) -> np.ndarray:
-    """Smoothness-priors trend of an evenly sampled series (Tarvainen et al. 2002).
-
-    Solves ``(I + lam² D2ᵀD2) trend = x`` with D2 the second-difference operator, as a banded
-    symmetric positive-definite system: O(N) time and memory, fit for 24-hour records.
-    """
-    n = x.size
-    rows = np.arange(n)
-
-    def rows_of_d2(k: np.ndarray) -> np.ndarray:
-        """1.0 where ``k`` is a row of D2 (0 <= k <= n - 3), else 0.0."""
-        return ((k >= 0) & (k <= n - 3)).astype(np.float64)
-
-    # Diagonals of D2ᵀD2, since row k of D2 is (1, -2, 1) at columns k..k+2.
-    d0 = rows_of_d2(rows) + 4.0 * rows_of_d2(rows - 1) + rows_of_d2(rows - 2)
-    d1 = -2.0 * rows_of_d2(rows[:-1]) - 2.0 * rows_of_d2(rows[:-1] - 1)
-    d2 = rows_of_d2(rows[:-2])
-    lam2 = lam * lam
-    ab = np.zeros((3, n))
-    ab[0, 2:] = lam2 * d2
-    ab[1, 1:] = lam2 * d1
-    ab[2, :] = 1.0 + lam2 * d0
-    return linalg.solveh_banded(ab, x, check_finite=False)
-
-
-def _trend(x: np.ndarray, p: FrequencyDomainParameters) -> np.ndarray:
-    if p.detrend == "linear":
-        i = np.arange(x.size, dtype=np.float64)
-        return np.polyval(np.polyfit(i, x, 1), i) if x.size >= 2 else x.copy()
-    if p.detrend == "smoothness_priors":
-        return smoothness_priors_trend(x, p.smoothness_lambda)
-    return np.full(x.size, x.mean())
-
-
-def _burg(x: np.ndarray, order: int) -> tuple[np.ndarray, float]:
-    """Burg AR coefficients ``[1, a1..ap]`` and driving-noise variance of ``x``."""
-    a = np.array([1.0])
-    err = float(np.dot(x, x)) / x.size
-    f, b = x[1:].copy(), x[:-1].copy()
-    for _ in range(order):
-        den = float(np.dot(f, f) + np.dot(b, b))
-        k = -2.0 * float(np.dot(f, b)) / den if den > 0 else 0.0
-        a = np.concatenate((a, [0.0]))
-        a = a + k * a[::-1]
-        err *= 1.0 - k * k
-        f, b = (f + k * b)[1:], (b + k * f)[:-1]
-    return a, err
-
-
-def _lomb_welch(t: np.ndarray, y: np.ndarray, freq: np.ndarray,
-                p: FrequencyDomainParameters) -> np.ndarray:
-    """Mean Lomb-Scargle PSD (ms²/Hz) of the beats in Welch's segments (time ``t`` in s).
-
-    A periodogram of the whole record would resolve 1 / duration Hz, far finer than the
-    1 / points_per_hz grid on a long record, and summing it over a band would then be wrong; the
-    segments of ``welch_window_s`` give it the grid's resolution, as for Welch.
-    """
-    window = p.welch_window_s
-    span = t[-1] - t[0]
-    if span > window:
-        step = window * (1.0 - p.welch_overlap)
-        starts = t[0] + step * np.arange(math.floor((span - window) / step + 1e-9) + 1)
-        first = np.searchsorted(t, starts, side="left")
-        last = np.searchsorted(t, starts + window, side="left")
-    else:
-        first, last = np.array([0]), np.array([t.size])
-    omega = 2.0 * np.pi * freq  # scipy.signal.lombscargle takes angular frequencies
-    psd = np.zeros(freq.size)
-    for i, j in zip(first, last):
-        seg = y[i:j] - y[i:j].mean()
-        # scipy's unnormalised power is about |DFT|² / N; 2 P / (mean beat rate) is ms²/Hz.
-        seconds_per_beat = (t[j - 1] - t[i]) / max(j - i - 1, 1)
-        psd += 2.0 * signal.lombscargle(t[i:j], seg, omega) * seconds_per_beat
-    return psd / len(first)
-
-
 def _spectrum(rr: np.ndarray,
               p: FrequencyDomainParameters) -> tuple[np.ndarray, np.ndarray, float]:
     """One-sided PSD (ms²/Hz), its frequencies (Hz) and their spacing (Hz).
@@ -488,39 +405,26 @@ def _spectrum(rr: np.ndarray,
     fs = p.resample_hz
     nfft = round(p.points_per_hz * fs)
     t = np.cumsum(rr) / 1000.0
-    grid, x = _spline_tachogram(t, rr, fs)
-    trend = _trend(x, p)
+    grid = spectrum.even_grid(t[0], t[-1] - t[0], fs, closed=True)
+    x = spectrum.resample(t, rr, grid)
+    trend = spectrum.trend(x, p.detrend, smoothness_lambda=p.smoothness_lambda)
     if p.method == "lomb":
         # Lomb costs beats x frequencies: evaluate it only up to the highest band edge.
         top = max(p.vlf[1], p.lf[1], p.hf[1])
         freq = np.arange(1, math.floor(top * p.points_per_hz) + 1) / p.points_per_hz
-        return freq, _lomb_welch(t, rr - np.interp(t, grid, trend), freq, p), 1 / p.points_per_hz
+        psd = spectrum.lomb_welch(t, rr - np.interp(t, grid, trend), freq,
+                                  window_s=p.welch_window_s, overlap=p.welch_overlap)
+        return freq, psd, 1 / p.points_per_hz
     x = x - trend
     x = x - x.mean()
     if p.method == "ar":
-        a, err = _burg(x, p.ar_order)
         n_ar = nfft * _AR_OVERSAMPLE
-        freq = np.arange(n_ar // 2 + 1) / n_ar * fs
-        return freq, 2.0 * err / fs / np.abs(np.fft.rfft(a, n_ar)) ** 2, fs / n_ar
+        freq, psd = spectrum.ar_psd(x, p.ar_order, fs, n_ar)
+        return freq, psd, fs / n_ar
     nperseg = min(x.size, round(p.welch_window_s * fs))
-    step = max(1, nperseg - round(nperseg * p.welch_overlap))
-    return np.arange(nfft // 2 + 1) * (fs / nfft), _welch(x, fs, nperseg, step, nfft), fs / nfft
-
-
-def _welch(x: np.ndarray, fs: float, nperseg: int, step: int, nfft: int) -> np.ndarray:
-    """One-sided Welch PSD: periodic Hann segments every ``step`` samples, averaged.
-
-    The same estimate as ``scipy.signal.welch(detrend=False)``, without its per-call overhead,
-    which dominates on the thousands of short windows of a sliding analysis.
-    """
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
-    segments = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step]
-    spectra = np.fft.rfft(segments * window, nfft)
-    psd = (spectra.real**2 + spectra.imag**2).mean(axis=0) / (fs * np.dot(window, window))
-    psd[1:] *= 2.0
-    if nfft % 2 == 0:
-        psd[-1] /= 2.0  # the Nyquist bin has no negative-frequency twin
-    return psd
+    psd = spectrum.welch(x, fs, nperseg=nperseg, noverlap=round(nperseg * p.welch_overlap),
+                         nfft=nfft)
+    return spectrum.frequencies(nfft, fs), psd, fs / nfft
 
 
 def _frequency_domain(rr: np.ndarray, p: FrequencyDomainParameters) -> FrequencyDomain:

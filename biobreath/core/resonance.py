@@ -14,7 +14,8 @@ we compute the six criteria Shaffer & Meehan (2020) use to choose a person's res
 6. number of LF peaks: local maxima of the LF spectrum above ``peak_fraction`` of its highest.
 
 Spectra here are those of :mod:`biobreath.core.coherence` (4 Hz cubic-spline tachogram, linear
-detrend, periodic Hann window, 1024-point periodogram), so live and offline figures agree.
+detrend, periodic Hann window, 1024-point periodogram), so live and offline figures agree; the
+heart-rate curve is resampled and detrended by the same :mod:`biobreath.core.spectrum`.
 """
 
 from __future__ import annotations
@@ -23,16 +24,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
-from scipy.signal import detrend as _detrend
-from scipy.signal import get_window
 
-from biobreath.core.coherence import (
-    CoherenceParams,
-    peak_to_trough,
-    strictly_increasing,
-    tachogram_psd,
-)
+from biobreath.core import spectrum
+from biobreath.core.coherence import CoherenceParams, peak_to_trough, tachogram_psd
 
 LF_BAND = (0.04, 0.15)
 
@@ -62,14 +56,15 @@ class ResonanceCriteria:
     lf_peaks: int
 
 
-def _hr_grid(beat_t: np.ndarray, rr_ms: np.ndarray, t0: float, t1: float, fs: float):
-    """Heart rate (bpm) on an even grid; each interval's rate sits at the interval's midpoint,
-    so the curve carries no half-interval delay (which would bias the phase by ~15-30°)."""
-    grid = np.arange(t0, t1, 1.0 / fs)
-    mid = beat_t - rr_ms / 2000.0
-    ok = strictly_increasing(mid)
-    hr = CubicSpline(mid[ok], 60000.0 / rr_ms[ok])(grid)
-    return grid, hr
+def _hr_grid(beat_t: np.ndarray, rr_ms: np.ndarray, t0: float, t1: float,
+             fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Times (s) of an even ``fs`` Hz grid over ``[t0, t1)`` and heart rate (bpm) there.
+
+    Each interval's rate sits at the interval's midpoint, so the curve carries no half-interval
+    delay (which would bias the phase by ~15-30°).
+    """
+    grid = spectrum.even_grid(t0, t1 - t0, fs)
+    return grid, spectrum.resample(beat_t - rr_ms / 2000.0, 60000.0 / rr_ms, grid)
 
 
 def hr_breathing_phase(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarray,
@@ -78,9 +73,10 @@ def hr_breathing_phase(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarr
     """Phase of heart rate relative to breathing at ``freq_hz`` over ``[t0, t1)`` (s).
 
     Both signals are resampled at ``resample_hz`` (heart rate 60000/RR by cubic spline over the
-    intervals' midpoints, breathing by linear interpolation of ``breath_volume`` sampled at ``breath_t``),
-    linearly detrended and Hann-windowed; the phase is the angle of their cross-spectrum
-    ``H(f) conj(B(f))`` at ``freq_hz``, evaluated exactly at that frequency by a single DFT term.
+    intervals' midpoints, breathing by linear interpolation of ``breath_volume`` sampled at
+    ``breath_t``), linearly detrended and Hann-windowed; the phase is the angle of their
+    cross-spectrum ``H(f) conj(B(f))`` at ``freq_hz``, evaluated exactly at that frequency by a
+    single DFT term.
     """
     m = (beat_t >= t0 - 5) & (beat_t <= t1 + 5)
     if m.sum() < 8 or not freq_hz > 0:
@@ -89,10 +85,10 @@ def hr_breathing_phase(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarr
     br = np.interp(grid, breath_t, breath_volume)
     if not np.all(np.isfinite(br)):
         return HrBreathingPhase(freq_hz, math.nan, math.nan)  # unpaced stretch: no breathing curve
-    w = get_window("hann", grid.size)
+    w = spectrum.hann(grid.size)
     kernel = np.exp(-2j * np.pi * freq_hz * (grid - t0))
-    h = np.sum(_detrend(hr) * w * kernel)
-    b = np.sum(_detrend(br) * w * kernel)
+    h = np.sum(spectrum.detrend(hr, "linear") * w * kernel)
+    b = np.sum(spectrum.detrend(br, "linear") * w * kernel)
     if abs(b) == 0:
         return HrBreathingPhase(freq_hz, math.nan, math.nan)
     phase = math.degrees(np.angle(h * np.conj(b)))
@@ -106,9 +102,10 @@ def smoothness(beat_t: np.ndarray, rr_ms: np.ndarray, freq_hz: float, t0: float,
     if m.sum() < 8:
         return math.nan
     grid, hr = _hr_grid(beat_t[m], rr_ms[m], t0, t1, resample_hz)
-    y = _detrend(hr)
+    y = spectrum.detrend(hr, "linear")
     x = grid - t0
-    design = np.column_stack([f(2 * np.pi * k * freq_hz * x) for k in (1, 2) for f in (np.sin, np.cos)])
+    design = np.column_stack([f(2 * np.pi * k * freq_hz * x)
+                              for k in (1, 2) for f in (np.sin, np.cos)])
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     total = float(np.sum(y * y))
     return float(1.0 - np.sum((y - design @ coef) ** 2) / total) if total > 0 else math.nan
@@ -164,7 +161,9 @@ class ResonanceAssessment:
     best_rate_bpm: float
 
 
-def assess(criteria: list[ResonanceCriteria] | tuple[ResonanceCriteria, ...]) -> ResonanceAssessment:
+def assess(
+    criteria: list[ResonanceCriteria] | tuple[ResonanceCriteria, ...],
+) -> ResonanceAssessment:
     """Give each rate a point for every criterion it wins; ties go to the larger LF peak.
 
     Wins: phase closest to 0°, largest swing, largest LF power, largest LF peak, smoothest curve,
