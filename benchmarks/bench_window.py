@@ -34,7 +34,8 @@ from biobreath.session import Session
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
 from biobreath.ui import window as w
-from biobreath.ui.headless import clock_text
+from biobreath.ui.panels import AHEAD_S, CURVE_STEP_S, PAST_S
+from biobreath.ui.theme import ARTIFACT, MUTED, TEXT, set_text
 
 FPS = 60
 
@@ -71,57 +72,50 @@ class SteppedClock:
 class NaiveWindow(w.TrainerWindow):
     """The same window, but each frame throws the plot items away and builds new ones."""
 
-    def update_frame(self) -> None:
-        s = self.session
-        t = self._now()
-        self._draw_pacer(s.pacer, t, done=not self.running)
-        w._set_text(self.time_label, f"{clock_text(t)} / {clock_text(s.duration_s)}")
-        self.progress.setValue(int(1000 * t / s.duration_s))
-        plot = self.trace.getPlotItem()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._history_curve = self.history_panel.curve  # replaced every frame
+
+    def _draw_trace(self, session: Session, news: w.SessionNews, t: float) -> None:
+        trace = self.heart_trace
+        plot = trace.plot.getPlotItem()
         plot.clear()
-        plot.addItem(pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(w.MUTED)))
-        times = np.arange(t - w.PAST_S, t + w.AHEAD_S, w.CURVE_STEP_S)
-        vol = np.nan_to_num(s.pacer.volume(np.clip(times, 0.0, None)))
-        lo, hi = self._hr_range
+        plot.addItem(pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(MUTED)))
+        times = np.arange(t - PAST_S, t + AHEAD_S, CURVE_STEP_S)
+        vol = np.nan_to_num(session.pacer.volume(np.clip(times, 0.0, None)))
+        lo, hi = trace.hr_range
         y = lo + (0.04 + 0.86 * vol) * (hi - lo)
         plot.addItem(pg.PlotCurveItem(times - t, y, fillLevel=lo, pen=None, antialias=False,
-                                      brush=self.breath_fill.opts["brush"]))
-        plot.addItem(_segmented(pg.PlotCurveItem(times - t, y, pen=self.breath_curve.opts["pen"],
+                                      brush=trace.breath_fill.opts["brush"]))
+        plot.addItem(_segmented(pg.PlotCurveItem(times - t, y, pen=trace.breath_curve.opts["pen"],
                                                  antialias=True)))
-        core = s.primary_core
+        core = session.primary_core
         if core is not None:
-            bt, rr, art = core.recent(w.PAST_S + 5.0)
-            hr = pg.PlotCurveItem(bt[~art] - t, 60000.0 / rr[~art], pen=self.hr_curve.opts["pen"],
+            bt, rr, art = core.recent(PAST_S + 5.0)
+            hr = pg.PlotCurveItem(bt[~art] - t, 60000.0 / rr[~art], pen=trace.hr_curve.opts["pen"],
                                   antialias=True)
             plot.addItem(_segmented(hr))
             plot.addItem(pg.ScatterPlotItem(bt[art] - t, np.full(art.sum(), lo + 1.0), symbol="x",
-                                            pen=pg.mkPen(w.ARTIFACT, width=2.5)))
+                                            pen=pg.mkPen(ARTIFACT, width=2.5)))
             st = core.state
-            w._set_text(self.hr_label, f"Heart rate  {st.hr_bpm:.0f} bpm")
-            w._set_text(self.rmssd_label, f"RMSSD {st.rmssd_ms:.0f} ms")
-        hist = self.history.getPlotItem()
-        hist.removeItem(self.history_curve)
-        self.history_curve = pg.PlotCurveItem(self._coh_t, self._coh_score,
-                                              pen=pg.mkPen(w.TEXT, width=2.5), antialias=True)
-        hist.addItem(self.history_curve)
-        # Text and colours change only with news, as in the window.
-        if self._coh_dirty:
-            self._coh_dirty = False
-            self._draw_coherence()
-        if self._status_dirty:
-            self._status_dirty = False
-            self._draw_status()
+            set_text(trace.hr_label, f"Heart rate  {st.hr_bpm:.0f} bpm")
+            set_text(trace.rmssd_label, f"RMSSD {st.rmssd_ms:.0f} ms")
+        hist = self.history_panel.plot.getPlotItem()
+        hist.removeItem(self._history_curve)
+        self._history_curve = pg.PlotCurveItem(news.coherence_t, news.coherence_score,
+                                               pen=pg.mkPen(TEXT, width=2.5), antialias=True)
+        hist.addItem(self._history_curve)
 
 
 class SmoothPensWindow(w.TrainerWindow):
     """The window with each curve stroked as one antialiased polyline and an antialiased fill."""
 
-    def _build_trace(self):
-        panel = super()._build_trace()
-        for curve in (self.breath_curve, self.hr_curve):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        trace = self.heart_trace
+        for curve in (trace.breath_curve, trace.hr_curve):
             curve.setSegmentedLineMode("off")
-        self.breath_fill.opts["antialias"] = True
-        return panel
+        trace.breath_fill.opts["antialias"] = True
 
 
 def _segmented(curve: pg.PlotCurveItem) -> pg.PlotCurveItem:

@@ -3,22 +3,37 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 import asyncio
+import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import qasync
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from biobreath.clock import ScaledClock
-from biobreath.core.coherence import score_level
+from biobreath.core.coherence import CoherenceResult, score_level
+from biobreath.core.live import LiveCore, LiveState
 from biobreath.core.pacer import Pacer
 from biobreath.core.protocol import parse_protocol
-from biobreath.events import DeviceInfo, Link, LinkState
+from biobreath.core.respiration import BreathingEstimate, Following
+from biobreath.events import DeviceInfo, Link, LinkState, SignalQuality
 from biobreath.files.protocols import available_protocols
-from biobreath.session import Session, SessionListener
+from biobreath.session import Session, SessionListener, SessionSummary, StrapStatus
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.base import BeatSource
-from biobreath.ui.window import BREATH, HR, LEVEL, TrainerWindow
+from biobreath.ui.formatting import clock_text, num, summary_lines
+from biobreath.ui.panels import (
+    CoherenceHistoryPanel,
+    CoherencePanel,
+    HeartRateTrace,
+    PacerPanel,
+    StrapPanel,
+    SummaryPanel,
+)
+from biobreath.ui.theme import BREATH, HR, LEVEL
+from biobreath.ui.window import SessionNews, TrainerWindow
 
 SHORT = parse_protocol({"name": "short", "step": [
     {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
@@ -107,7 +122,7 @@ def test_session_updates_every_view_and_ends_on_the_summary(qtbot, loop, tmp_pat
     win = TrainerWindow(sim_sessions(), SHORT, autostart=False)
     qtbot.addWidget(win)
     win.show()
-    idle_score = win.score_label.text()
+    idle_score = win.score_panel.score_label.text()
     assert win.start_button.isEnabled() and not win.stop_button.isEnabled()
     win.start()
     assert not win.start_button.isEnabled() and win.stop_button.isEnabled()
@@ -118,25 +133,25 @@ def test_session_updates_every_view_and_ends_on_the_summary(qtbot, loop, tmp_pat
     assert summary.duration_s == pytest.approx(100.0)
     assert summary.n_beats > 80
 
-    score = win.score_label.text()
+    score = win.score_panel.score_label.text()
     assert score != idle_score and score.isdigit()
     level = score_level(float(score))
-    assert win.level_label.text() == f"{level} coherence"
-    assert LEVEL[level] in win.score_label.styleSheet()
-    x, y = win.hr_curve.getData()
+    assert win.score_panel.level_label.text() == f"{level} coherence"
+    assert LEVEL[level] in win.score_panel.score_label.styleSheet()
+    x, y = win.heart_trace.hr_curve.getData()
     assert x.size > 50 and 40 < y.min() and y.max() < 120
-    lo, hi = win.trace.getPlotItem().viewRange()[1]
+    lo, hi = win.heart_trace.plot.getPlotItem().viewRange()[1]
     assert lo <= y.min() and y.max() <= hi          # the bpm axis fits the beats shown
-    assert win.breath_curve.getData()[0].size > 500
-    assert win.history_curve.getData()[0].size >= 5  # one coherence value every 5 s
-    assert "connected" in win.link_label.text()
-    assert "90 %" in win.battery_label.text()
-    assert "skin contact" in win.contact_label.text()
-    assert "signal" in win.quality_label.text()
+    assert win.heart_trace.breath_curve.getData()[0].size > 500
+    assert win.history_panel.curve.getData()[0].size >= 5  # one coherence value every 5 s
+    assert "connected" in win.strap_panel.link_label.text()
+    assert "90 %" in win.strap_panel.battery_label.text()
+    assert "skin contact" in win.strap_panel.contact_label.text()
+    assert "signal" in win.strap_panel.quality_label.text()
     assert win.time_label.text() == "1:40 / 1:40"
     assert not win.summary_panel.isHidden()
-    assert win.summary_title.text() == "Session complete"
-    assert f"{summary.n_beats} beats" in win.summary_text.text()
+    assert win.summary_panel.title_label.text() == "Session complete"
+    assert f"{summary.n_beats} beats" in win.summary_panel.text_label.text()
     assert win.start_button.isEnabled() and not win.stop_button.isEnabled()
 
     png = tmp_path / "window.png"
@@ -157,7 +172,7 @@ def test_stop_button_ends_the_session_early(qtbot, loop):
         30.0, lambda: qtbot.mouseClick(win.stop_button, QtCore.Qt.MouseButton.LeftButton)))
     loop.run_until_complete(win.task)
     assert 30.0 <= win.summary.duration_s < 40.0
-    assert win.summary_title.text() == "Session stopped"
+    assert win.summary_panel.title_label.text() == "Session stopped"
     assert win.start_button.isEnabled() and not win.running
 
 
@@ -185,19 +200,19 @@ def test_a_frame_without_news_moves_the_trace_but_rebuilds_nothing(qtbot, loop):
     win = TrainerWindow(sim_sessions(clock_factory=lambda: clock), SHORT, autostart=False)
     qtbot.addWidget(win)
     win.start()
-    curves = (win.breath_curve, win.breath_fill, win.hr_curve)
+    curves = (win.heart_trace.breath_curve, win.heart_trace.breath_fill, win.heart_trace.hr_curve)
 
     async def drive():
         while clock.t < 30.0:
             await clock.advance(0.25)
             win.update_frame()
         arrays = [c.getData()[0] for c in curves]
-        x0 = win.hr_curve.pos().x()
+        x0 = win.heart_trace.hr_curve.pos().x()
         await clock.advance(1e-3)  # no beat arrives in a millisecond
         win.update_frame()
         assert all(a is c.getData()[0] for a, c in zip(arrays, curves))  # no setData at all
-        assert win.hr_curve.pos().x() == pytest.approx(x0 - 1e-3)
-        assert win.breath_curve.pos().x() == pytest.approx(-clock.t)
+        assert win.heart_trace.hr_curve.pos().x() == pytest.approx(x0 - 1e-3)
+        assert win.heart_trace.breath_curve.pos().x() == pytest.approx(-clock.t)
         win.stop()
         await win.task
 
@@ -216,7 +231,7 @@ def test_chosen_protocol_applies_to_the_next_start(qtbot, loop):
     win.session.listeners.append(AtTime(10.0, win.stop))
     loop.run_until_complete(win.task)
     assert [p.name for p in made] == ["box"]
-    assert win.step_label.text() == "Box breathing"
+    assert win.pacer_panel.step_label.text() == "Box breathing"
 
 
 def test_screenshot_mode_saves_the_end_and_quits(qtbot, loop, tmp_path):
@@ -238,9 +253,9 @@ def test_a_failed_session_is_reported_and_a_new_one_can_start(qtbot, loop):
     win.start()
     loop.run_until_complete(win.task)
     assert isinstance(win.error, RuntimeError)
-    assert win.summary_title.text() == "Session failed"
-    assert "adapter vanished" in win.summary_text.text()
-    assert win.strap_name.text() == "Broken strap"
+    assert win.summary_panel.title_label.text() == "Session failed"
+    assert "adapter vanished" in win.summary_panel.text_label.text()
+    assert win.strap_panel.name_label.text() == "Broken strap"
     assert win.start_button.isEnabled()
 
 
@@ -290,11 +305,11 @@ def test_measured_breathing_is_drawn_over_the_pacer(qtbot, loop):
     win.start()
     loop.run_until_complete(win.task)
     win.update_frame()
-    x, y = win.measured_curve.getData()
+    x, y = win.heart_trace.measured_curve.getData()
     assert x is not None and x.size > 500
-    assert "your breathing" in win.legend_label.text()
+    assert "your breathing" in win.heart_trace.legend_label.text()
     assert win.summary.following_mean > 70
-    assert "following the pacer" in win.summary_text.text()
+    assert "following the pacer" in win.summary_panel.text_label.text()
 
 
 def test_history_axis_stays_in_minutes_for_short_sessions(qtbot, loop):
@@ -303,5 +318,156 @@ def test_history_axis_stays_in_minutes_for_short_sessions(qtbot, loop):
     qtbot.addWidget(win)
     win.start()
     loop.run_until_complete(win.task)
-    axis = win.history.getPlotItem().getAxis("bottom")
+    axis = win.history_panel.plot.getPlotItem().getAxis("bottom")
     assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
+
+
+# -- the panels and the shared wording, on their own ---------------------------------------------
+
+SUMMARY = SessionSummary(duration_s=95.0, n_beats=105, n_artifacts=1, mean_hr_bpm=67.4,
+                         rmssd_ms=math.nan, coherence_mean=math.nan, coherence_max=math.nan,
+                         mean_swing_bpm=15.7, gaps=0, path="/tmp/s.sqlite")
+
+
+def coherence_result(t, score, peak_hz=0.1):
+    return CoherenceResult(t, score / (100 - score), score, peak_hz, 1.0, 2.0, peak_hz, 1.0)
+
+
+def test_shared_wording():
+    assert [clock_text(t) for t in (-3, 59.9, 600, 3725)] == ["0:00", "0:59", "10:00", "1:02:05"]
+    assert num(math.nan, ".1f") == "-" and num(2.25, "+.1f") == "+2.2"
+    assert summary_lines(SUMMARY) == [
+        "session 1:35: 105 beats, 1 artifact",
+        "mean HR 67.4 bpm, RMSSD - ms, HR swing per breath 15.7 bpm",
+        "coherence: too short (it needs about a minute)",
+        "recorded to /tmp/s.sqlite",
+    ]
+
+
+def test_news_follows_the_primary_strap_only():
+    news = SessionNews(SimpleNamespace(primary="A"))
+    news.coherence_new = news.status_new = False
+    news.on_coherence("B", coherence_result(60.0, 70.0))
+    news.on_coherence("A", coherence_result(65.0, math.nan))  # no score: nothing to draw
+    news.on_status(StrapStatus("B"))
+    assert not news.coherence_new and not news.status_new and news.coherence_t == []
+    news.on_coherence("A", coherence_result(90.0, 70.0))
+    news.on_status(StrapStatus("A"))
+    assert news.coherence_new and news.coherence_t == [1.5] and news.coherence_score == [70.0]
+    assert news.status_new and news.status.device == "A"
+
+
+def test_strap_panel_shows_each_item_in_its_colour(qtbot):
+    panel = StrapPanel()
+    qtbot.addWidget(panel)
+    panel.set_status(StrapStatus("AA:BB", "", LinkState.LOST, 12, False, SignalQuality.NOISY))
+    assert panel.name_label.text() == "AA:BB"
+    assert "lost" in panel.link_label.text() and LEVEL["low"] in panel.link_label.text()
+    assert "battery 12 %" in panel.battery_label.text()
+    assert LEVEL["low"] in panel.battery_label.text()
+    assert "no skin contact" in panel.contact_label.text()
+    assert "signal noisy" in panel.quality_label.text()
+    assert LEVEL["medium"] in panel.quality_label.text()
+    panel.show_beats(LiveState(10.0, 40, 2, 60.0, 50.0, None))
+    assert panel.artifact_label.text() == "artifacts 2 of 40 beats"
+    panel.set_status(None)
+    panel.show_beats(None)
+    assert panel.name_label.text() == "no strap yet"
+    assert panel.link_label.text() == panel.artifact_label.text() == ""
+
+
+def test_coherence_panels_show_the_score_in_its_level_colour(qtbot):
+    score, history = CoherencePanel(), CoherenceHistoryPanel()
+    qtbot.addWidget(score)
+    qtbot.addWidget(history)
+    score.show_result(coherence_result(90.0, 75.0))
+    assert score.score_label.text() == "75" and score.level_label.text() == "high coherence"
+    assert LEVEL["high"] in score.score_label.styleSheet()
+    assert score.peak_label.text() == "heart rhythm at 6.0 /min"
+    score.show_result(None)
+    assert score.score_label.text() == "–" and score.level_label.text() == "needs a minute of beats"
+
+    history.set_span(120.0)
+    lo, hi = history.plot.getPlotItem().viewRange()[0]
+    assert lo < 0.0 and hi == pytest.approx(2.0, abs=0.05)
+    history.show_scores([1.0, 1.5], [70.0, 40.0])
+    assert list(history.curve.getData()[1]) == [70.0, 40.0]
+    (last,) = history.last.points()
+    assert last.pos().x() == 1.5 and last.brush().color().name() == LEVEL["medium"]
+    history.show_scores([], [])
+    assert history.curve.getData()[0].size == 0 and not history.last.points().size
+
+
+def test_pacer_panel_paces_reports_breathing_and_ends(qtbot):
+    panel = PacerPanel()
+    qtbot.addWidget(panel)
+    pacer = Pacer(SHORT)
+    panel.show_ready(pacer.state(0.0))
+    assert panel.step_label.text() == "Coherence breathing"
+    assert panel.circle.state == (0.0, "", "ready", "6.0 breaths/min  ·  press Start")
+
+    st = pacer.state(1.0)  # one second into a 4 s in-breath
+    breathing = BreathingEstimate(0.5, 5.8, 0.1, 40.0, 0.9, Following(83.0, 0.83, 0.4, 0.85, 30.0),
+                                  True, np.zeros(0), np.zeros(0))
+    panel.show_pace(st, breathing)
+    assert panel.circle.state == (round(st.volume, 4), "3", "breathe in",
+                                  "6.0 breaths/min  ·  you 5.8/min, following 83")
+    panel.show_pace(pacer.state(7.0), breathing)  # over 5 s old: not shown
+    assert panel.circle.state[2:] == ("breathe out", "6.0 breaths/min")
+
+    free = Pacer(parse_protocol({"name": "f", "step": [{"seconds": 60, "paced": False}]}))
+    panel.show_pace(free.state(5.0), breathing)
+    assert panel.circle.state == (None, "", "breathe freely", "breathe at your own pace")
+    panel.show_ended(pacer.state(100.0), "complete")
+    assert panel.circle.state == (0.0, "", "session complete", "")
+
+
+def test_trace_rebuilds_only_stale_data(qtbot):
+    trace = HeartRateTrace()
+    qtbot.addWidget(trace)
+    pacer = Pacer(SHORT)
+    trace.show_time(pacer, 0.0)
+    curve = trace.breath_curve.getData()[0]
+    trace.show_time(pacer, 10.0)
+    assert trace.breath_curve.getData()[0] is curve and trace.breath_curve.pos().x() == -10.0
+    trace.show_time(pacer, 40.0)  # past the pre-computed stretch
+    assert trace.breath_curve.getData()[0] is not curve
+
+    core = LiveCore()
+    for i in range(1, 80):
+        core.add_beat(0.75 * i, 750.0)  # 80 bpm: above the initial axis
+    trace.show_beats(core)
+    lo, hi = trace.hr_range
+    assert lo < 80.0 < hi and trace.hr_label.text() == "Heart rate  80 bpm"
+    curve = trace.breath_curve.getData()[0]
+    trace.show_breathing(BreathingEstimate(40.0, 6.0, 0.0, 40.0, 0.9, None, True,
+                                           np.linspace(10.0, 40.0, 50), np.full(50, 0.5)))
+    assert trace.measured_curve.getData()[0].size == 0  # drawn with the next frame
+    trace.show_time(pacer, 40.1)
+    assert trace.breath_curve.getData()[0] is not curve  # rescaled to the new axis
+    assert trace.measured_curve.getData()[1][0] == pytest.approx(lo + 0.47 * (hi - lo))
+    assert "your breathing" in trace.legend_label.text()
+
+    trace.reset()
+    assert trace.hr_range == (50.0, 90.0) and trace.hr_curve.getData()[0].size == 0
+    assert trace.measured_curve.getData()[0].size == 0
+    assert "your breathing" not in trace.legend_label.text()
+    assert trace.hr_label.text() == "Heart rate  –"
+
+
+def test_summary_panel_floats_centred_until_dismissed(qtbot):
+    area = QtWidgets.QWidget()
+    qtbot.addWidget(area)
+    area.resize(1000, 700)
+    panel = SummaryPanel(area)
+    area.show()
+    assert panel.isHidden()
+    panel.show_summary(SUMMARY, "stopped")
+    assert not panel.isHidden() and panel.title_label.text() == "Session stopped"
+    assert panel.text_label.text() == "\n".join(summary_lines(SUMMARY))
+    assert panel.geometry().center().x() in (499, 500)
+    panel.show_failure(RuntimeError())
+    assert panel.title_label.text() == "Session failed"
+    assert panel.text_label.text() == "RuntimeError"
+    qtbot.mouseClick(panel.findChild(QtWidgets.QPushButton), QtCore.Qt.MouseButton.LeftButton)
+    assert panel.isHidden()
