@@ -47,9 +47,16 @@ def test_hrm_rr_in_ms():
     assert [round(r * 1000 / 1024, 2) for r in m.rr_ticks] == [853.52, 889.65]
 
 
-@pytest.mark.parametrize("hexbytes", ["", "01", "01 3C", "08 3C 10", "10 3C 00", "00 3C 00"])
-def test_hrm_malformed(hexbytes):
-    with pytest.raises(GattParseError):
+@pytest.mark.parametrize("hexbytes, why", [
+    ("", "is empty"),
+    ("01", "uint16 heart rate missing"),
+    ("01 3C", "uint16 heart rate missing"),
+    ("08 3C 10", "energy expended missing"),
+    ("10 3C 00", r"odd RR field \(1 bytes\)"),
+    ("00 3C 00", "1 unexpected bytes"),
+])
+def test_hrm_malformed(hexbytes, why):
+    with pytest.raises(GattParseError, match=why):
         parse_heart_rate_measurement(bytes.fromhex(hexbytes))
 
 
@@ -60,7 +67,11 @@ def test_hrm_any_bytes_parse_or_raise_parse_error(data):
         m = parse_heart_rate_measurement(data)
     except GattParseError:
         return
-    assert all(0 <= r <= 0xFFFF for r in m.rr_ticks)
+    # Whatever parses, parses losslessly: encoding what was read reads back the same.
+    again = parse_heart_rate_measurement(
+        encode_heart_rate_measurement(m.heart_rate_bpm, m.rr_ticks, m.contact, m.energy_kj))
+    assert (again.heart_rate_bpm, again.contact, again.energy_kj, again.rr_ticks) == (
+        m.heart_rate_bpm, m.contact, m.energy_kj, m.rr_ticks)
 
 
 @settings(max_examples=300, deadline=None)
@@ -104,18 +115,32 @@ def test_pmd_acc_8_and_24_bit_frames():
     assert f24.samples.tolist() == [[-1, 1, -(1 << 23)]]
 
 
-@pytest.mark.parametrize("hexbytes, why", [
-    ("00 00 94 35 77 00 00 00 00 00", "no samples"),
-    ("00 00 94 35 77 00 00 00 00 00 02 80", "partial ECG sample"),
-    ("02 00 94 35 77 00 00 00 00 01 F7 FF FF FF E7", "partial ACC sample"),
-    ("04 00 94 35 77 00 00 00 00 00 02 80 FF", "unknown measurement type 4"),
-    ("00 00 94 35 77 00 00 00 00 80 02 80 FF", "compressed frame"),
-    ("00 00 94 35 77 00 00 00 00 07 02 80 FF", "unknown frame type"),
-    ("03 00 94 35 77 00 00 00 00 00 02 80 FF", "PPI is not a sample frame we decode"),
-])
-def test_pmd_malformed(hexbytes, why):
-    with pytest.raises(GattParseError):
+# Each payload is well formed but for the one reason given: the error must say that reason, and
+# mending just that reason (``mended``) gives a frame that parses.
+@pytest.mark.parametrize("hexbytes, why, mended", [
+    ("00 00 94 35 77 00 00 00 00 00", "too short .*at least one sample must follow",
+     "00 00 94 35 77 00 00 00 00 00 02 80 FF"),
+    ("00 00 94 35 77 00 00 00 00 00 02 80", "ecg frame: 2 sample bytes is not a multiple of 3",
+     "00 00 94 35 77 00 00 00 00 00 02 80 FF"),
+    ("02 00 94 35 77 00 00 00 00 01 F7 FF FF FF E7",
+     "acc frame: 5 sample bytes is not a multiple of 6",
+     "02 00 94 35 77 00 00 00 00 01 F7 FF FF FF E7 03"),
+    ("04 00 94 35 77 00 00 00 00 00 02 80 FF", "byte 0: unknown measurement type 4",
+     "00 00 94 35 77 00 00 00 00 00 02 80 FF"),
+    ("00 00 94 35 77 00 00 00 00 80 02 80 FF", "byte 9: compressed ecg frames",
+     "00 00 94 35 77 00 00 00 00 00 02 80 FF"),
+    ("00 00 94 35 77 00 00 00 00 07 02 80 FF", "byte 9: unsupported ecg frame type 7",
+     "00 00 94 35 77 00 00 00 00 00 02 80 FF"),
+    # A complete PPI sample (HR 60, PP interval 1000 ms, error estimate 10 ms, flags 0), refused
+    # only because PPI is not a sample frame we decode: the same bytes as ECG parse.
+    ("03 00 94 35 77 00 00 00 00 00 3C E8 03 0A 00 00", "unsupported ppi frame",
+     "00 00 94 35 77 00 00 00 00 00 3C E8 03 0A 00 00"),
+], ids=["no samples", "partial ECG sample", "partial ACC sample", "unknown measurement type",
+        "compressed frame", "unknown frame type", "PPI"])
+def test_pmd_malformed(hexbytes, why, mended):
+    with pytest.raises(GattParseError, match=why):
         parse_pmd_frame(bytes.fromhex(hexbytes))
+    assert parse_pmd_frame(bytes.fromhex(mended)).samples.size > 0
 
 
 @settings(max_examples=500, deadline=None)
@@ -126,6 +151,10 @@ def test_pmd_any_bytes_parse_or_raise_parse_error(data):
     except GattParseError:
         return
     assert f.samples.shape[0] >= 1 and f.samples.dtype == np.int64
+    # Every byte was decoded: encoding the frame gives the payload back (byte 0's top two bits
+    # are not part of the measurement type).
+    again = encode_pmd_frame(f.measurement, f.timestamp_ns, f.samples, f.frame_type)
+    assert again[0] == data[0] & 0x3F and again[1:] == data[1:]
 
 
 @settings(max_examples=300, deadline=None)

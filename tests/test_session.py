@@ -6,18 +6,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 from biobreath.clock import ScaledClock
 from biobreath.core.pacer import Pacer
+from biobreath.events import Beat
 from biobreath.files.protocols import load_protocol
 from biobreath.files.recording import read_session
 from biobreath.session import Session, SessionListener
 from biobreath.session.recorder import RecordingListener
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
+from biobreath.sim.virtual_time import run_virtual
 from biobreath.sources.replay import ReplaySource
 
 
@@ -53,7 +56,8 @@ def _run(protocol, seconds, out=None, seed=1, **sim):
 
 
 def _steady_scores(listener, after_s=90.0):
-    return np.array([c.score for c in listener.coherence if c.t > after_s and math.isfinite(c.score)])
+    return np.array([c.score for c in listener.coherence
+                     if c.t > after_s and math.isfinite(c.score)])
 
 
 def test_following_a_resonance_pacer_is_more_coherent_than_breathing_freely():
@@ -95,20 +99,94 @@ def test_recording_then_replay_gives_the_same_numbers(tmp_path):
     assert [c.score for c in replayed.coherence] == [c.score for c in live.coherence]
 
 
-def test_stop_ends_a_live_session_early():
-    pacer = Pacer(load_protocol("coherence"))
-    source = SimulatedStrap(SimParams(seed=2), pacer)
-    session = Session(source, ScaledClock(1000.0), pacer)
+class Timeline(Collect):
+    """Also notes, at each breath report and each beat, the session clock and the event loop's
+    clock (on a virtual-time loop: the wall seconds the session would have taken). Stops the
+    session if it spins without its clock moving, so such a fault fails the test instead of
+    hanging it (on a virtual-time loop no timeout can fire while something is always ready)."""
+
+    SPIN_LIMIT = 1000
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.breath_clock, self.beat_clock = [], []
+        self.session = None
+        self.stalled_at = None
+        self._idle = (None, 0)
+        self.second_breath = asyncio.Event()
+
+    def on_start(self, session):
+        self.session = session
+
+    def on_idle(self):
+        now = self.clock.now()
+        same = self._idle[1] + 1 if now == self._idle[0] else 0
+        self._idle = (now, same)
+        if same > self.SPIN_LIMIT and self.stalled_at is None:
+            self.stalled_at = now
+            self.session.stop()
+
+    def on_breath(self, report):
+        super().on_breath(report)
+        self.breath_clock.append((self.clock.now(), asyncio.get_running_loop().time()))
+        if report.n == 1:
+            self.second_breath.set()
+
+    def on_event(self, event):
+        if isinstance(event, Beat):
+            self.beat_clock.append((event, self.clock.now()))
+
+
+# On a virtual-time loop the session spins forever at a breath deadline when the loop's clock
+# lands a few ulps short of it (at 1000x from the start; at 1x when another task's timers move the
+# clock in steps of 0.1 s): asyncio runs the deadline's timer up to its clock resolution early,
+# the virtual clock does not move, and the session, seeing the deadline not yet reached, waits for
+# it again (a product bug: Session.run treats the timed-out wait as "nothing due" while
+# clock.now() < deadline). These speeds, with nothing else on the loop, convert session and loop
+# times exactly; the spin guard turns any such fault into a failure instead of a hang.
+@pytest.mark.parametrize("speed", [1.0, 1024.0])
+def test_a_session_at_a_set_speed_paces_on_its_clock_and_stop_ends_it_early(speed):
+    """A live session on a virtual-time event loop: waits cost no wall time, so the checks below
+    hold however fast or busy the machine is. Another task stops it after its second breath."""
 
     async def go():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        clock = ScaledClock(speed, monotonic=loop.time)
+        pacer = Pacer(load_protocol("coherence"))
+        listener = Timeline(clock)
+        session = Session(SimulatedStrap(SimParams(seed=2), pacer), clock, pacer,
+                          listeners=[listener])
         task = asyncio.create_task(session.run())
-        while session.t < 20:
-            await asyncio.sleep(0.001)
+        waiter = asyncio.create_task(listener.second_breath.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
         session.stop()
-        return await task
+        summary = await task
+        return summary, listener, loop.time() - start
 
-    summary = asyncio.run(go())
-    assert 20 <= summary.duration_s < 600
+    summary, listener, wall_s = run_virtual(go())
+    assert listener.stalled_at is None, f"the session spun at {listener.stalled_at} s"
+    # Stopped just after the 20 s it was stopped at, not at the protocol's 600 s, having taken
+    # duration / speed seconds of (virtual) wall time.
+    assert 20.0 <= summary.duration_s < 20.5
+    assert wall_s == pytest.approx(summary.duration_s / speed, abs=0.5 / speed)
+    # Breaths reported as the session clock reached each breath's end, and not before: at
+    # session times 10 s and 20 s, 10 / speed and 20 / speed seconds of wall time.
+    assert [b.n for b in listener.breaths] == [0, 1]
+    assert [b.t1 for b in listener.breaths] == pytest.approx([10.0, 20.0])
+    assert [now for now, _ in listener.breath_clock] == pytest.approx([10.0, 20.0], abs=1e-6)
+    assert [wall for _, wall in listener.breath_clock] == pytest.approx(
+        [10.0 / speed, 20.0 / speed], abs=1e-6 / speed)
+    assert all(b.rate_bpm == pytest.approx(6.0) for b in listener.breaths)
+    # Each beat reaches the session when its notification arrives on the session clock, closing
+    # an interval that ended by then.
+    beats = listener.beat_clock
+    assert len(beats) > 15
+    assert all(beat.t <= beat.arrival == pytest.approx(now, abs=1e-6) for beat, now in beats)
+    assert all(0 <= now <= summary.duration_s for _, now in beats)
+    assert summary.n_beats == len(listener.beats) > 15
 
 
 def test_sigkill_mid_session_keeps_what_was_recorded(tmp_path):
@@ -119,15 +197,24 @@ def test_sigkill_mid_session_keeps_what_was_recorded(tmp_path):
         [sys.executable, "-m", "biobreath", "train", "--headless", "--speed", str(speed),
          "--out", str(out)], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # Only a guard against a hang (the process ends here the moment it printed four breaths): if
+    # it never does, it is killed and the test fails below instead of waiting forever.
+    guard = threading.Timer(300, proc.kill)
+    guard.start()
     breath_lines = []
-    for line in proc.stdout:
-        if line.strip() and line.split()[0][0].isdigit():
-            breath_lines.append(line)
-        if len(breath_lines) == 4:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
+    try:
+        for line in proc.stdout:
+            if line.strip() and line.split()[0][0].isdigit():
+                breath_lines.append(line)
+            if len(breath_lines) == 4:
+                break
+    finally:
+        guard.cancel()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert [line.split()[:2] for line in breath_lines] == [
+        ["0:10", "1"], ["0:20", "2"], ["0:30", "3"], ["0:40", "4"]]
     last_breath_s = 40.0
     data = read_session(out)
     assert not data.complete
@@ -162,7 +249,9 @@ def test_ending_with_a_full_queue_does_not_hang(monkeypatch):
         session = Session(SimulatedStrap(SimParams(seed=seed), pacer), ScaledClock(None), pacer,
                           duration_s=30 + seed * 0.37)
 
-        async def bounded():
+        async def bounded(session=session):
             return await asyncio.wait_for(session.run(), timeout=30)
 
-        assert asyncio.run(bounded()).n_beats > 20
+        # On a virtual-time loop the timeout costs no wall time and fires only if the session
+        # stops making progress (the loop then has nothing to do but wait for it).
+        assert run_virtual(bounded()).n_beats > 20
