@@ -12,11 +12,13 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
 from biobreath import __version__
 from biobreath.errors import BiobreathError
+from biobreath.ui.formatting import one_line
 
 EXIT_ERROR = 1
 
@@ -40,6 +42,26 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not 0 < v < math.inf:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return v
+
+
+MAX_SESSION_S = 24 * 3600.0  # longer is no breathing session, and would never end at --speed max
+
+
+def _session_length(text: str) -> float:
+    v = _positive(text)
+    if v > MAX_SESSION_S:
+        raise argparse.ArgumentTypeError(f"a session lasts at most {MAX_SESSION_S:g} s (24 h)")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= v < 2 ** 32:
+        raise argparse.ArgumentTypeError("must be from 0 to 4294967295")
     return v
 
 
@@ -72,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--protocol", default="coherence", metavar="NAME|PATH",
                    help="breathing protocol: a name from protocols/ or a .toml file "
                         "(default: coherence)")
-    t.add_argument("--duration", type=_positive, metavar="S",
+    t.add_argument("--duration", type=_session_length, metavar="S",
                    help="session length in seconds (default: the protocol's length)")
     t.add_argument("--out", type=Path, metavar="PATH",
                    help="recording file to create (default: a new file in the per-user data "
                         "folder); an existing file is never overwritten")
     t.add_argument("--sim-resonance", type=float, default=5.5, metavar="BPM",
                    help="simulated person's resonance rate, breaths/min (default 5.5)")
-    t.add_argument("--sim-seed", type=int, default=0, metavar="N",
+    t.add_argument("--sim-seed", type=_seed, default=0, metavar="N",
                    help="random seed of the simulated person (default 0)")
     _add_view_args(t)
 
@@ -110,11 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start a window every S seconds (default: the window length)")
     a.add_argument("--plot", type=Path, metavar="PNG",
                    help="write a report figure (tachogram, spectrum, Poincaré plot); with "
-                        "several files, each file's name is added before the suffix")
+                        "several files, each file's name is added before the suffix; a folder "
+                        "gets one FILE.png per file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    _guard_terminal()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     # bumble (the virtual strap's Bluetooth stack) warns about every packet sent after a
@@ -127,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             return _scan(args)
         return _run_session(args)
     except BiobreathError as e:
-        print(f"biobreath: {e}", file=sys.stderr)
+        print(f"biobreath: {one_line(str(e))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("biobreath: interrupted", file=sys.stderr)
@@ -143,6 +167,9 @@ def _analyze(args) -> int:
 
     if args.step is not None and args.window is None:
         raise BiobreathError("--step needs --window")
+    if args.plot is not None and args.plot.is_file():
+        raise BiobreathError(f"{args.plot} already exists; choose another --plot (files are "
+                             "never overwritten)")
     status = 0
     for f in args.files:
         try:
@@ -150,7 +177,7 @@ def _analyze(args) -> int:
             for k, result in enumerate(results):
                 _report(args, result, _plot_path(args, f, k, len(results)))
         except BiobreathError as e:
-            print(f"biobreath: {e}", file=sys.stderr)
+            print(f"biobreath: {one_line(str(e))}", file=sys.stderr)
             status = EXIT_ERROR
     return status
 
@@ -160,10 +187,17 @@ def _plot_path(args, f: Path, k: int, n_straps: int) -> Path | None:
     else with the file's stem (and the strap number) before the suffix."""
     if args.plot is None:
         return None
-    if len(args.files) == 1 and n_straps == 1:
-        return args.plot
     tag = Path(f).stem + (f"-{k + 1}" if n_straps > 1 else "")
-    return args.plot.with_name(f"{args.plot.stem}-{tag}{args.plot.suffix}")
+    if args.plot.is_dir():
+        path = args.plot / f"{tag}.png"
+    elif len(args.files) == 1 and n_straps == 1:
+        return args.plot
+    else:
+        path = args.plot.with_name(f"{args.plot.stem}-{tag}{args.plot.suffix}")
+    if path.exists():
+        raise BiobreathError(f"{path} already exists; choose another --plot (files are never "
+                             "overwritten)")
+    return path
 
 
 def _report(args, result, plot: Path | None) -> None:
@@ -175,8 +209,14 @@ def _report(args, result, plot: Path | None) -> None:
 
         plot_report(result, plot)
     if args.window is None:
-        print(json.dumps(result.as_json(), allow_nan=False) if args.json
-              else format_report(result))
+        if args.json:
+            print(json.dumps(result.as_json(), allow_nan=False))
+        else:  # a file or strap name must not add lines or terminal escapes of its own
+            names = {str(result.path), result.device.name if result.device else ""} - {""}
+            text = format_report(result)
+            for name in names:
+                text = text.replace(name, one_line(name))
+            print(text)
         return
     windows = analyze_windows(result, args.window, args.step or args.window)
     if not windows:
@@ -186,7 +226,8 @@ def _report(args, result, plot: Path | None) -> None:
             print(json.dumps(w.as_json(result.path, result.device), allow_nan=False))
             continue
         t = w.hrv.time
-        print(f"{result.path}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  {w.n_beats:5d} beats  "
+        print(f"{one_line(str(result.path))}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  "
+              f"{w.n_beats:5d} beats  "
               f"HR {t.mean_hr_bpm:5.1f}  SDNN {t.sdnn_ms:6.1f}  RMSSD {t.rmssd_ms:6.1f} ms  "
               f"LF/HF {w.hrv.frequency.lf_hf:5.2f}  coherence {w.coherence_mean:4.0f}")
 
@@ -201,7 +242,8 @@ def _scan(args) -> int:
         return 0
     print(f"{'name':<24} {'address':<20} {'signal':>7}  profile")
     for r in found:
-        print(f"{r.name or '?':<24} {r.address:<20} {r.rssi:>4} dBm  {r.profile.name}")
+        print(f"{one_line(r.name) or '?':<24} {one_line(r.address):<20} {r.rssi:>4} dBm  "
+              f"{r.profile.name}")
     return 0
 
 
@@ -247,6 +289,15 @@ def _run_session(args) -> int:
     from biobreath.session import Session
     from biobreath.session.recorder import RecordingListener
 
+    if args.screenshot is not None:
+        if args.headless:
+            raise BiobreathError("--screenshot saves the window: it cannot go with --headless")
+        if args.screenshot.exists():
+            raise BiobreathError(f"{args.screenshot} already exists; choose another --screenshot "
+                                 "(files are never overwritten)")
+    if getattr(args, "source", None) == "sim" and args.device:
+        raise BiobreathError("--device chooses a Bluetooth strap: use it with --source ble or "
+                             "--source virtual")
     if not args.headless and not _has_display():
         if args.screenshot is None:
             raise BiobreathError("no display found for the window; use --headless to train in "
@@ -301,7 +352,8 @@ def _run_session(args) -> int:
         return _run_headless(make_session, protocol, args)
     from biobreath.ui.window import run_window
 
-    return run_window(make_session, protocol, screenshot=args.screenshot)
+    return run_window(make_session, protocol, screenshot=args.screenshot,
+                      stop_signals=STOP_SIGNALS)
 
 
 def _virtual_time(args) -> bool:
@@ -319,10 +371,16 @@ def _session_clock(args):
 def _run_headless(make_session, protocol, args) -> int:
     from biobreath.ui.headless import HeadlessPrinter
 
+    caught: list[int] = []
+
     async def main():
         # Built inside the running loop: a virtual-time clock reads that loop's time.
         session = make_session(protocol)
         session.listeners.append(HeadlessPrinter())
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            # A signal ends the session as the stop key would: closed, summarised, saved.
+            loop.add_signal_handler(signum, lambda n=signum: (caught.append(n), session.stop()))
         await session.run()
         _remember_strap(session)
 
@@ -330,4 +388,17 @@ def _run_headless(make_session, protocol, args) -> int:
 
     with asyncio.Runner(loop_factory=loop_factory(virtual_time=_virtual_time(args))) as runner:
         runner.run(main())
-    return 0
+    return 128 + caught[0] if caught else 0
+
+
+#: Signals that end a session cleanly (exit status 128 + the signal's number, as shells expect).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
+
+
+def _guard_terminal() -> None:
+    """Let stdout and stderr show any name, even one that is not valid in their encoding (a
+    non-UTF-8 file name), escaped rather than failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from biobreath.core.live import BeatVerdict, LiveState
+from biobreath.errors import RecordingError
 from biobreath.events import (
     AccSamples,
     Battery,
@@ -105,9 +106,13 @@ class RecordingListener(SessionListener):
             "hold_out_s": shape.hold_out_s if shape else None})
 
     def on_stop(self, t: float) -> None:
-        self.recorder.event(t, "session_stop")
-        self.recorder.set_meta(duration_s=t)  # what it lasted: less than planned if stopped
-        self.recorder.close()
+        try:
+            self.recorder.event(t, "session_stop")
+            self.recorder.set_meta(duration_s=t)  # what it lasted: less than planned if stopped
+        except RecordingError:
+            pass  # a full disk: the file keeps what was committed, and close() still ends it
+        finally:
+            self.recorder.close()
         # A session that never got a beat (no strap found, stopped at once) leaves no empty file.
         if not self.recorder.discard_if_empty():
             self.saved_path = str(self.recorder.path)

@@ -125,6 +125,7 @@ class Session:
         queue: asyncio.Queue[object] = asyncio.Queue(self.QUEUE_SIZE)
         producer = asyncio.create_task(self._produce(queue))
         stopper = asyncio.create_task(self._stop.wait())
+        failure: Exception | None = None
         try:
             while True:
                 deadline = min(self.pacer.breath_start(self._breath + 1), self.duration_s)
@@ -150,18 +151,29 @@ class Session:
                         li.on_idle()
             for device, strap in self.straps.items():
                 self._judged(device, strap, strap.core.flush())
+        except Exception as e:  # noqa: BLE001 - a source or listener failed: close down, then say
+            failure = e
         finally:
             producer.cancel()
             stopper.cancel()
             await asyncio.gather(producer, stopper, return_exceptions=True)
+            # The strap is released and every listener closes (the recorder keeps what it has)
+            # whatever failed; the first failure is the one reported.
             try:
                 await self.source.aclose()
-            finally:
-                for li in self.listeners:
+            except Exception as e:  # noqa: BLE001
+                failure = failure or e
+            for li in self.listeners:
+                try:
                     li.on_stop(self.t)
+                except Exception as e:  # noqa: BLE001
+                    failure = failure or e
         summary = self._summary()
-        for li in self.listeners:
-            li.on_end(summary)
+        if failure is None or summary.n_beats:
+            for li in self.listeners:
+                li.on_end(summary)
+        if failure is not None:
+            raise failure
         return summary
 
     async def _produce(self, queue: asyncio.Queue) -> None:
@@ -189,7 +201,9 @@ class Session:
         if getter in done:
             return getter.result()
         getter.cancel()
-        return _STOP if stopper in done else Tick(self.clock.now())
+        # A timed-out wait has reached the deadline, even if the clock reads a hair short of it
+        # (event loops may fire a timer up to their clock's resolution early).
+        return _STOP if stopper in done else Tick(max(self.clock.now(), deadline))
 
     def _advance_pacer(self, t: float) -> None:
         """Report every pacer breath that ended by ``t`` (s)."""
@@ -233,7 +247,7 @@ class Session:
         s = self._strap(ev.device)
         if isinstance(ev, Beat):
             if ev.gap:  # the chain broke: judge what waits and restart, as at a link loss
-                self._judged(ev.device, s, s.core.flush())
+                self._restart(ev.device, s)
             self._judged(ev.device, s, s.core.add_beat(ev.t, ev.rr_ms))
         elif isinstance(ev, AccSamples):
             if s.breathing is None:
@@ -251,8 +265,14 @@ class Session:
         elif isinstance(ev, Link):
             if ev.state == LinkState.LOST:
                 self._gaps += 1
-                self._judged(ev.device, s, s.core.flush())
+                self._restart(ev.device, s)
             self._set_status(s, link=ev.state)
+
+    def _restart(self, device: str, s: _Strap) -> None:
+        """The beat series of ``device`` broke (a link gap, lost RRs): judge the beats still
+        waiting, and let no successive difference span the break."""
+        self._judged(device, s, s.core.flush())
+        s.last_ok_rr = math.nan
 
     def _judged(self, device: str, s: _Strap, verdicts: list[BeatVerdict]) -> None:
         """Record and publish the live verdicts on earlier beats of one strap."""

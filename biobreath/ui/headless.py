@@ -8,7 +8,7 @@ from typing import TextIO
 
 from biobreath.core.coherence import score_level
 from biobreath.session import BreathReport, SessionListener, SessionSummary, StrapStatus
-from biobreath.ui.formatting import clock_text, num, summary_lines
+from biobreath.ui.formatting import clock_text, num, one_line, summary_lines
 
 
 class HeadlessPrinter(SessionListener):
@@ -33,7 +33,8 @@ class HeadlessPrinter(SessionListener):
 
     def on_status(self, s: StrapStatus) -> None:
         if s.link.value in ("lost", "reconnected"):
-            print(f"# strap {s.name or s.device}: link {s.link.value}", file=self.out, flush=True)
+            print(f"# strap {one_line(s.name or s.device)}: link {s.link.value}", file=self.out,
+                  flush=True)
 
     def on_end(self, s: SessionSummary) -> None:
         for line in summary_lines(s):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from biobreath.core.respiration import BreathingEstimate
 from biobreath.errors import ProtocolError
 from biobreath.files.protocols import available_protocols, load_protocol
 from biobreath.session import Session, SessionListener, SessionSummary, StrapStatus
-from biobreath.ui.formatting import clock_text
+from biobreath.ui.formatting import clock_text, summary_lines
 from biobreath.ui.panels import (
     CoherenceHistoryPanel,
     CoherencePanel,
@@ -386,13 +387,41 @@ class TrainerWindow(QtWidgets.QMainWindow):
 
 
 def run_window(make_session: Callable[[BreathingProtocol], Session], protocol: BreathingProtocol,
-               *, screenshot: Path | None = None, fps: int = 60) -> int:
-    """Show the trainer on a qasync event loop until it is closed; 1 if the session failed."""
+               *, screenshot: Path | None = None, fps: int = 60,
+               stop_signals: tuple[int, ...] = ()) -> int:
+    """Show the trainer on a qasync event loop until it is closed; 1 if the session failed.
+
+    Any of ``stop_signals`` closes the window as its close button does (the session stops, its
+    recording is closed), prints the summary and where it was saved on standard output, and
+    makes the return value 128 + the signal's number.
+    """
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = TrainerWindow(make_session, protocol, screenshot=screenshot, fps=fps)
+    caught: list[int] = []
+
+    def on_signal(signum: int, _frame) -> None:
+        # Python runs this between two steps of the Qt loop: hand the work back to the loop.
+        caught.append(signum)
+        QtCore.QTimer.singleShot(0, window.close)
+
+    previous = {n: signal.signal(n, on_signal) for n in stop_signals}
+    # Python only notices a signal when it runs; a quiet timer lets it look even when idle.
+    awake = QtCore.QTimer(interval=200)
+    awake.timeout.connect(lambda: None)
+    awake.start()
     window.show()
-    with loop:
-        loop.run_forever()
+    try:
+        with loop:
+            loop.run_forever()
+    finally:
+        awake.stop()
+        for n, handler in previous.items():
+            signal.signal(n, handler)
+    if caught:
+        if window.summary is not None:
+            for line in summary_lines(window.summary):
+                print("# " + line, flush=True)
+        return 128 + caught[0]
     return 1 if window.error is not None else 0
