@@ -18,7 +18,7 @@ from pathlib import Path
 
 from biobreath import __version__
 from biobreath.errors import BiobreathError
-from biobreath.ui.formatting import one_line
+from biobreath.ui.formatting import num, one_line
 
 EXIT_ERROR = 1
 
@@ -228,8 +228,10 @@ def _report(args, result, plot: Path | None) -> None:
         t = w.hrv.time
         print(f"{one_line(str(result.path))}  {w.start_s:8.0f}-{w.end_s:<8.0f} s  "
               f"{w.n_beats:5d} beats  "
-              f"HR {t.mean_hr_bpm:5.1f}  SDNN {t.sdnn_ms:6.1f}  RMSSD {t.rmssd_ms:6.1f} ms  "
-              f"LF/HF {w.hrv.frequency.lf_hf:5.2f}  coherence {w.coherence_mean:4.0f}")
+              f"HR {num(t.mean_hr_bpm, '5.1f'):>5}  SDNN {num(t.sdnn_ms, '6.1f'):>6}  "
+              f"RMSSD {num(t.rmssd_ms, '6.1f'):>6} ms  "
+              f"LF/HF {num(w.hrv.frequency.lf_hf, '5.2f'):>5}  "
+              f"coherence {num(w.coherence_mean, '4.0f'):>4}")
 
 
 def _scan(args) -> int:

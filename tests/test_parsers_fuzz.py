@@ -27,6 +27,7 @@ def test_rr_text_parses_or_says_why(rows, sep):
         return
     assert unit in ("ms", "s")
     assert ms.size > 0 and np.all(np.isfinite(ms)) and np.all(ms > 0)
+    assert np.all(ms >= 1.0) and np.all(ms <= 60_000.0)  # what an RR interval can be at all
 
 
 toml_values = st.recursive(
@@ -48,3 +49,8 @@ def test_protocol_tables_parse_or_name_the_problem(step, name):
         assert str(e).startswith("fuzz.toml") and "\n" not in str(e)
         return
     assert p.steps and all(math.isfinite(s.duration_s) and s.duration_s > 0 for s in p.steps)
+    for s in p.steps:
+        if s.shape is not None:
+            v = (s.shape.inhale_s, s.shape.exhale_s, s.shape.hold_in_s, s.shape.hold_out_s)
+            assert all(math.isfinite(x) and x >= 0 for x in v)
+            assert 2 - 1e-9 <= s.shape.rate_bpm <= 30 + 1e-9  # no allow_extreme_pacing here

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biobreath.core.protocol import BreathingProtocol, BreathShape, Step
+from biobreath.core.protocol import BreathingProtocol, BreathShape, Step, check_breath
+from biobreath.errors import ProtocolError
 
 FREE_PERIOD_S = 10.0
 """Breath length (s) the pacer counts in free-breathing steps, so reports keep a steady rhythm."""
@@ -140,14 +141,20 @@ class Pacer:
         return seg.t0 + (n - seg.phase0) * seg.period_s
 
     def set_rate(self, t: float, rate_bpm: float) -> None:
-        """Change the pace now, keeping phase and the breath's proportions (so volume too)."""
-        if not 1.0 <= rate_bpm <= 30.0:
-            raise ValueError("rate must be 1-30 breaths/min")
+        """Change the pace now, keeping phase and the breath's proportions (so volume too).
+
+        The new breath meets the protocol's own safety rules (2-30 breaths/min, holds up to 10 s,
+        unless the protocol allows extreme pacing); else :class:`ProtocolError`.
+        """
         seg = self.segment(t)
         base = seg.shape or BreathShape(FREE_PERIOD_S * 0.4, FREE_PERIOD_S * 0.6)
+        if not (math.isfinite(rate_bpm) and rate_bpm > 0):
+            raise ProtocolError(f"{rate_bpm:g} breaths/min: a rate must be a positive number")
+        shape = check_breath(base.at_rate(rate_bpm), where=f"{rate_bpm:g} breaths/min",
+                             allow_extreme_pacing=self.protocol.allow_extreme_pacing)
         remaining = [(end, step) for end, step in self._steps if end > t]
         current = remaining[0] if remaining else (math.inf, Step(math.inf, None))
-        manual = Step(current[1].duration_s, base.at_rate(rate_bpm), f"{rate_bpm:.3g} breaths/min")
+        manual = Step(current[1].duration_s, shape, f"{rate_bpm:.3g} breaths/min")
         keep = [s for s in self._segments if s.t0 < t]
         self._segments = keep + _schedule(t, self.phase(t), [(current[0], manual)] + remaining[1:])
         self._reindex()

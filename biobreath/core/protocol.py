@@ -2,16 +2,45 @@
 
 A protocol is a sequence of steps. A paced step gives its breath either as seconds
 (``inhale_s``, ``exhale_s``, optional ``hold_in_s``, ``hold_out_s``) or as a rate
-(``rate_bpm``, breaths/min) with ``inhale_ratio`` (inhale share of inhale+exhale, 0-1, or a
+(``rate_bpm``, breaths/min) with ``inhale_ratio`` (inhale share of inhale+exhale, 0.1-0.9, or a
 string like ``"4:6"``) and optional holds in seconds; ``paced = false`` is a free-breathing step
-(a baseline). Errors name the file and the field.
+(a baseline). Errors name the file, the step and the field.
+
+One set of rules, whichever way a protocol arrives (a TOML file, or rebuilt from a recording's
+metadata, which gives every paced step as seconds): every number is finite; a step lasts 3 s to
+24 h; inhale and exhale each last 0.5-30 s once the ratio is applied; the inhale share is
+0.1-0.9. Safety bounds on top of those: a breath is paced at 2-30 breaths/min and holds last at
+most 10 s, unless the protocol sets ``allow_extreme_pacing = true`` at its top level; then the
+wider limits of earlier versions apply (``rate_bpm`` 1-30, holds up to 30 s, and no bound on the
+rate of a breath given in seconds beyond what the 0.5-30 s phases allow).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from biobreath.errors import ProtocolError
+
+# Safety bounds (overridden by allow_extreme_pacing = true) and the wider limits that flag allows.
+MIN_RATE_BPM, MAX_RATE_BPM = 2.0, 30.0
+MAX_HOLD_S = 10.0
+EXTREME_MIN_RATE_BPM = 1.0
+EXTREME_MAX_HOLD_S = 30.0
+# Validity (always).
+PHASE_S = (0.5, 30.0)             # inhale, exhale
+INHALE_SHARE = (0.1, 0.9)
+STEP_SECONDS = (3.0, 24 * 3600.0)
+STEP_MINUTES = (0.05, 24 * 60.0)
+_REL_TOL = 1e-9  # derived durations and rates: float rounding must not flip a verdict
+
+_TOP_KEYS = ("name", "description", "step", "allow_extreme_pacing")
+_STEP_KEYS = ("label", "minutes", "seconds", "paced", "rate_bpm", "inhale_ratio", "inhale_s",
+              "exhale_s", "hold_in_s", "hold_out_s")
+_BREATH_KEYS = ("rate_bpm", "inhale_ratio", "inhale_s", "exhale_s", "hold_in_s", "hold_out_s")
+_RATIO_PART = re.compile(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
+_FLAG = "set allow_extreme_pacing = true at the top of the file to allow it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +60,7 @@ class BreathShape:
     def rate_bpm(self) -> float:
         return 60.0 / self.period_s
 
-    def at_rate(self, rate_bpm: float) -> "BreathShape":
+    def at_rate(self, rate_bpm: float) -> BreathShape:
         """The same proportions at another rate (breaths/min)."""
         k = (60.0 / rate_bpm) / self.period_s
         return BreathShape(self.inhale_s * k, self.exhale_s * k, self.hold_in_s * k,
@@ -53,78 +82,175 @@ class BreathingProtocol:
     description: str
     steps: tuple[Step, ...]
     source: str = ""  # the file it came from
+    allow_extreme_pacing: bool = False  # the protocol lifted the safety bounds (see module doc)
 
     @property
     def duration_s(self) -> float:
         return sum(s.duration_s for s in self.steps)
 
 
-def _number(d: dict, key: str, where: str, *, lo: float, hi: float, default=None) -> float:
+def _show(v: object) -> str:
+    """A value for an error message: short, one line, and safe for any nesting depth."""
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "an array"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _names(keys: list) -> str:
+    shown = ", ".join(_show(k) for k in keys[:5])
+    return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
+def _within(v: float, lo: float, hi: float) -> bool:
+    """``lo <= v <= hi`` up to float rounding (for durations and rates derived by arithmetic)."""
+    return lo * (1 - _REL_TOL) <= v <= hi * (1 + _REL_TOL)
+
+
+def _number(d: dict, key: str, where: str, *, lo: float, hi: float, default=None,
+            hint: str = "", tolerant: bool = False) -> float:
+    """``d[key]`` as a float from ``lo`` to ``hi`` (``tolerant``: up to float rounding, for
+    durations a recording stores after computing them from a rate)."""
     v = d.get(key, default)
     if v is None:
         raise ProtocolError(f"{where}: missing '{key}'")
+    if (isinstance(v, bool) or not isinstance(v, (int, float))
+            or not (_within(v, lo, hi) if tolerant else lo <= v <= hi)):
+        raise ProtocolError(f"{where}: '{key}' must be a number from {lo:g} to {hi:g}{hint}, "
+                            f"got {_show(v)}")
+    return float(v)
+
+
+def _ratio(v: object, where: str) -> float:
+    """The inhale share of inhale + exhale, from a fraction or an ``"in:out"`` string."""
+    lo, hi = INHALE_SHARE
+    if isinstance(v, str):
+        a, sep, b = v.partition(":")
+        if not (sep and _RATIO_PART.fullmatch(a) and _RATIO_PART.fullmatch(b)):
+            raise ProtocolError(f"{where}: 'inhale_ratio' must look like \"4:6\", got {_show(v)}")
+        fa, fb = float(a), float(b)
+        if not (math.isfinite(fa) and math.isfinite(fb) and fa > 0 and fb > 0):
+            raise ProtocolError(f"{where}: 'inhale_ratio' parts must be positive finite numbers, "
+                                f"got {_show(v)}")
+        share = fa / (fa + fb)
+        if not _within(share, lo, hi):
+            raise ProtocolError(f"{where}: 'inhale_ratio' {_show(v)} gives an inhale share of "
+                                f"{share:.3g}; it must be from {lo:g} to {hi:g} (1:9 to 9:1)")
+        return share
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise ProtocolError(f"{where}: '{key}' must be a number from {lo:g} to {hi:g}, got {v!r}")
+        raise ProtocolError(f"{where}: 'inhale_ratio' must be {lo:g}-{hi:g} or \"in:out\", "
+                            f"got {_show(v)}")
     return float(v)
 
 
-def _ratio(v, where: str) -> float:
-    if isinstance(v, str) and ":" in v:
-        a, _, b = v.partition(":")
-        try:
-            fa, fb = float(a), float(b)
-        except ValueError:
-            raise ProtocolError(f"{where}: 'inhale_ratio' must look like \"4:6\", got {v!r}") from None
-        if fa <= 0 or fb <= 0:
-            raise ProtocolError(f"{where}: 'inhale_ratio' parts must be positive, got {v!r}")
-        return fa / (fa + fb)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 0.9:
-        raise ProtocolError(f"{where}: 'inhale_ratio' must be 0.1-0.9 or \"in:out\", got {v!r}")
-    return float(v)
+def check_breath(shape: BreathShape, *, allow_extreme_pacing: bool = False,
+                 where: str = "breath") -> BreathShape:
+    """``shape`` if a protocol could pace it (the same rules as :func:`parse_protocol`, with or
+    without ``allow_extreme_pacing``), else :class:`ProtocolError` with one line. For breaths
+    made outside a protocol file, such as a rate the user picks while training."""
+    max_hold = EXTREME_MAX_HOLD_S if allow_extreme_pacing else MAX_HOLD_S
+    for key, v in (("hold_in_s", shape.hold_in_s), ("hold_out_s", shape.hold_out_s)):
+        if not (math.isfinite(v) and _within(v, 0.0, max_hold)):
+            raise ProtocolError(f"{where}: '{key}' must be from 0 to {max_hold:g} s, got {v:.3g}")
+    return _check_shape(shape, where, allow_extreme_pacing, "the breath's durations")
 
 
-def _parse_step(d: dict, where: str) -> Step:
+def _check_shape(shape: BreathShape, where: str, extreme: bool, fields: str) -> BreathShape:
+    """The rules every paced breath meets, however it was given (see the module docstring)."""
+    lo, hi = PHASE_S
+    for key, v in (("inhale", shape.inhale_s), ("exhale", shape.exhale_s)):
+        if not (math.isfinite(v) and _within(v, lo, hi)):
+            raise ProtocolError(f"{where}: {fields} give an {key} of {v:.3g} s; each of inhale "
+                                f"and exhale must last {lo:g}-{hi:g} s")
+    rate = shape.rate_bpm
+    if not math.isfinite(rate):
+        raise ProtocolError(f"{where}: {fields} give no finite breathing rate")
+    if not extreme and not _within(rate, MIN_RATE_BPM, MAX_RATE_BPM):
+        raise ProtocolError(f"{where}: {fields} give {rate:.3g} breaths/min; paced breathing "
+                            f"must be {MIN_RATE_BPM:g}-{MAX_RATE_BPM:g} breaths/min ({_FLAG})")
+    return shape
+
+
+def _parse_step(d: object, where: str, extreme: bool) -> Step:
     if not isinstance(d, dict):
         raise ProtocolError(f"{where}: a step must be a table")
-    known = {"label", "minutes", "seconds", "paced", "rate_bpm", "inhale_ratio", "inhale_s",
-             "exhale_s", "hold_in_s", "hold_out_s"}
-    unknown = set(d) - known
+    unknown = [k for k in d if k not in _STEP_KEYS]
     if unknown:
-        raise ProtocolError(f"{where}: unknown field(s) {', '.join(map(repr, sorted(unknown)))}")
+        raise ProtocolError(f"{where}: unknown field(s) {_names(unknown)} "
+                            f"(known: {', '.join(_STEP_KEYS)})")
     if ("minutes" in d) == ("seconds" in d):
         raise ProtocolError(f"{where}: give exactly one of 'minutes' or 'seconds'")
-    duration = (_number(d, "minutes", where, lo=0.05, hi=24 * 60) * 60 if "minutes" in d
-                else _number(d, "seconds", where, lo=3, hi=24 * 3600))
-    label = str(d.get("label", ""))
+    duration = (_number(d, "minutes", where, lo=STEP_MINUTES[0], hi=STEP_MINUTES[1]) * 60
+                if "minutes" in d
+                else _number(d, "seconds", where, lo=STEP_SECONDS[0], hi=STEP_SECONDS[1]))
+    label = d.get("label", "")
+    if not isinstance(label, str):
+        raise ProtocolError(f"{where}: 'label' must be a string, got {_show(label)}")
     paced = d.get("paced", True)
     if not isinstance(paced, bool):
-        raise ProtocolError(f"{where}: 'paced' must be true or false")
+        raise ProtocolError(f"{where}: 'paced' must be true or false, got {_show(paced)}")
     if not paced:
+        extra = [k for k in _BREATH_KEYS if k in d]
+        if extra:
+            raise ProtocolError(f"{where}: a free-breathing step (paced = false) takes no "
+                                f"{', '.join(repr(k) for k in extra)}")
         return Step(duration, None, label or "free breathing")
-    hold_in = _number(d, "hold_in_s", where, lo=0, hi=30, default=0.0)
-    hold_out = _number(d, "hold_out_s", where, lo=0, hi=30, default=0.0)
+    max_hold = EXTREME_MAX_HOLD_S if extreme else MAX_HOLD_S
+    hold_hint = "" if extreme else f" ({_FLAG} up to {EXTREME_MAX_HOLD_S:g})"
+    hold_in = _number(d, "hold_in_s", where, lo=0, hi=max_hold, default=0.0, hint=hold_hint)
+    hold_out = _number(d, "hold_out_s", where, lo=0, hi=max_hold, default=0.0, hint=hold_hint)
     if "rate_bpm" in d:
         if "inhale_s" in d or "exhale_s" in d:
             raise ProtocolError(f"{where}: give 'rate_bpm' or 'inhale_s'/'exhale_s', not both")
-        rate = _number(d, "rate_bpm", where, lo=1, hi=30)
+        lo = EXTREME_MIN_RATE_BPM if extreme else MIN_RATE_BPM
+        rate_hint = "" if extreme else f" ({_FLAG} from {EXTREME_MIN_RATE_BPM:g})"
+        rate = _number(d, "rate_bpm", where, lo=lo, hi=MAX_RATE_BPM, hint=rate_hint)
         frac = _ratio(d.get("inhale_ratio", 0.5), where)
         breathing = 60.0 / rate - hold_in - hold_out
-        if breathing < 1.0:
-            raise ProtocolError(f"{where}: holds leave no time to breathe at {rate:g} breaths/min")
+        if breathing < 2 * PHASE_S[0]:
+            raise ProtocolError(f"{where}: holds leave no time to breathe at {rate:g} "
+                                "breaths/min")
         shape = BreathShape(breathing * frac, breathing * (1 - frac), hold_in, hold_out)
+        fields = "'rate_bpm' and 'inhale_ratio'"
     else:
-        shape = BreathShape(_number(d, "inhale_s", where, lo=0.5, hi=30),
-                            _number(d, "exhale_s", where, lo=0.5, hi=30), hold_in, hold_out)
+        if "inhale_ratio" in d:
+            raise ProtocolError(f"{where}: 'inhale_ratio' goes with 'rate_bpm', not with "
+                                "'inhale_s'/'exhale_s'")
+        lo, hi = PHASE_S
+        shape = BreathShape(_number(d, "inhale_s", where, lo=lo, hi=hi, tolerant=True),
+                            _number(d, "exhale_s", where, lo=lo, hi=hi, tolerant=True),
+                            hold_in, hold_out)
+        fields = "'inhale_s', 'exhale_s' and the holds"
+    _check_shape(shape, where, extreme, fields)
     return Step(duration, shape, label or f"{shape.rate_bpm:.3g} breaths/min")
 
 
-def parse_protocol(raw: dict, source: str = "<protocol>", default_name: str = "custom") -> BreathingProtocol:
-    """Validate a decoded protocol table."""
+def parse_protocol(raw: dict, source: str = "<protocol>",
+                   default_name: str = "custom") -> BreathingProtocol:
+    """Validate a decoded protocol table (from a TOML file or rebuilt from a recording); raise
+    :class:`ProtocolError` with one line naming ``source``, the step and the field."""
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{source}: a protocol must be a table")
+    unknown = [k for k in raw if k not in _TOP_KEYS]
+    if unknown:
+        raise ProtocolError(f"{source}: unknown top-level field(s) "
+                            f"{_names(unknown)} (known: "
+                            f"{', '.join(_TOP_KEYS)}; steps go in [[step]] tables)")
+    extreme = raw.get("allow_extreme_pacing", False)
+    if not isinstance(extreme, bool):
+        raise ProtocolError(f"{source}: 'allow_extreme_pacing' must be true or false, "
+                            f"got {_show(extreme)}")
     steps = raw.get("step")
     if not isinstance(steps, list) or not steps:
         raise ProtocolError(f"{source}: needs at least one [[step]]")
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise ProtocolError(f"{source}: 'name' must be a non-empty string")
-    parsed = tuple(_parse_step(s, f"{source}: step {i + 1}") for i, s in enumerate(steps))
-    return BreathingProtocol(name, str(raw.get("description", "")), parsed, source)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ProtocolError(f"{source}: 'description' must be a string, got {_show(description)}")
+    parsed = tuple(_parse_step(s, f"{source}: step {i + 1}", extreme)
+                   for i, s in enumerate(steps))
+    return BreathingProtocol(name, description, parsed, source, extreme)

@@ -31,8 +31,8 @@ def load_protocol(name_or_path: str | Path) -> BreathingProtocol:
     if not (text.endswith(".toml") or path.is_file()):
         known = available_protocols()
         if text not in known:
-            raise ProtocolError(f"unknown protocol {text!r}; available: {', '.join(known) or 'none'}"
-                                " (or give the path of a .toml file)")
+            raise ProtocolError(f"unknown protocol {text!r}; available: "
+                                f"{', '.join(known) or 'none'} (or give the path of a .toml file)")
         path = known[text]
     raw = read_toml(path, "protocol file", ProtocolError)
     return parse_protocol(raw, str(path), default_name=path.stem)

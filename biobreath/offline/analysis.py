@@ -2,14 +2,19 @@
 
 This is the shell behind ``biobreath analyze``: readers give RR intervals, the Lipponen-Tarvainen
 method (:mod:`biobreath.core.artifacts`) corrects them (``artifacts="auto"``) or not (``"none"``),
-:mod:`biobreath.core.hrv` computes the metrics and :mod:`biobreath.core.coherence` the coherence the trainer
-showed, with the live trainer's parameters.
+:mod:`biobreath.core.hrv` computes the metrics and :mod:`biobreath.core.coherence` the coherence
+the trainer showed, with the live trainer's parameters.
+
+Nothing is dropped or guessed without a note: ``notes`` say how a text file was read (column,
+unit), how many RR intervals lie outside the physiological range (:data:`PHYSIOLOGICAL_MS`, kept
+as recorded with ``artifacts="none"``), and why a metric is missing. A recording without a single
+valid beat (inside that range and, with ``"auto"``, not an artifact) reports no heart rate.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +30,8 @@ from biobreath.events import DeviceInfo
 from biobreath.files.readers import RRRecording, read_rr_all
 
 ArtifactMode = Literal["auto", "none"]
+PHYSIOLOGICAL_MS = (250.0, 2500.0)
+"""RR intervals (ms) a heart can beat at (240 to 24 bpm); outside it an interval is an artifact."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +55,11 @@ class FileAnalysis:
     raw_time_s: np.ndarray                   # the recorded intervals, as read
     raw_rr_ms: np.ndarray
     resonance: ResonanceAssessment | None    # for sessions with paced steps
+    input_notes: tuple[str, ...] = ()        # how the file was read, what its intervals hold
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return self.hrv.notes
+        return self.input_notes + self.hrv.notes
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready mapping; NaN metrics become null and ``notes`` say why."""
@@ -84,6 +92,30 @@ def _finite_or_none(v: Any) -> Any:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _physiological(rr_ms: np.ndarray) -> np.ndarray:
+    lo, hi = PHYSIOLOGICAL_MS
+    return (rr_ms >= lo) & (rr_ms <= hi)
+
+
+def _range_note(rr_ms: np.ndarray, mode: str) -> tuple[str, ...]:
+    """A note on the intervals outside :data:`PHYSIOLOGICAL_MS`, if any."""
+    outside = int(rr_ms.size - np.count_nonzero(_physiological(rr_ms)))
+    if not outside:
+        return ()
+    lo, hi = PHYSIOLOGICAL_MS
+    what = ("kept as recorded (--artifacts none)" if mode == "none"
+            else "treated as artifacts by the correction")
+    return (f"{outside} of {rr_ms.size} RR intervals lie outside {lo:g}-{hi:g} ms (not "
+            f"physiological); {what}",)
+
+
+def _without_heart_rate(result: hrv.HrvResult, note: str) -> hrv.HrvResult:
+    """``result`` with no heart rate (NaN, null in JSON) and ``note`` saying why."""
+    time = replace(result.time, mean_hr_bpm=math.nan, min_hr_bpm=math.nan,
+                   max_hr_bpm=math.nan, notes=result.time.notes + (note,))
+    return replace(result, time=time)
 
 
 def _nn(rec: RRRecording, mode: ArtifactMode, params: artifacts.ArtifactParams
@@ -140,6 +172,14 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         result = hrv.analyze(nn)
     except ValueError as e:
         raise BiobreathError(f"{rec.path}: {e}") from None
+    valid = _physiological(rr)
+    if corr is not None:
+        valid &= corr.detection.kinds == artifacts.ArtifactKind.NONE
+    if not valid.any():
+        lo, hi = PHYSIOLOGICAL_MS
+        result = _without_heart_rate(result, (
+            f"mean_hr_bpm, min_hr_bpm, max_hr_bpm: none of the {rr.size} RR intervals is a valid "
+            f"beat ({lo:g}-{hi:g} ms{', not an artifact' if corr is not None else ''})"))
     origin = corr.origin if corr is not None else np.arange(rr.size)
     t = nn_times(rec.beat_time_s, rr, nn, origin)
     resonance = _assess_protocol(t, nn, protocol, coherence_params) if protocol else None
@@ -149,7 +189,8 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         coherence_mean=_coherence_mean(t, nn, coherence_params),
         coherence_params=coherence_params, artifact_params=artifact_params, correction=corr,
         device=rec.device,
-        nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance)
+        nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance,
+        input_notes=rec.notes + _range_note(rr, artifact_mode))
 
 
 def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
@@ -208,12 +249,19 @@ def analyze_windows(a: FileAnalysis, window_s: float, step_s: float) -> list[Win
     flagged = np.zeros(a.nn_ms.size, bool)
     if a.correction is not None:
         flagged = ~a.correction.kept
+    valid = ~flagged & _physiological(a.nn_ms)
+    lo, hi = PHYSIOLOGICAL_MS
     out = []
     for w in windows:
         m = (t_rel >= w.start_s) & (t_rel < w.end_s)
         result = hrv.HrvResult(w.time, w.frequency, w.nonlinear)
+        if m.any() and not valid[m].any():
+            result = _without_heart_rate(result, (
+                f"mean_hr_bpm, min_hr_bpm, max_hr_bpm: no valid beat in the window ({lo:g}-{hi:g}"
+                f" ms{', not an artifact' if a.correction is not None else ''})"))
+        pct = float(100.0 * flagged[m].mean()) if m.any() else math.nan
         out.append(WindowAnalysis(
-            w.start_s, w.end_s, w.n_beats, float(100.0 * flagged[m].mean()) if m.any() else math.nan,
+            w.start_s, w.end_s, w.n_beats, pct,
             result, _coherence_mean(a.nn_time_s[m], a.nn_ms[m], a.coherence_params)))
     return out
 
@@ -223,18 +271,24 @@ def analyze_file(path: str | Path, *, artifact_mode: ArtifactMode = "auto") -> l
     return [analyze_recording(rec, artifact_mode=artifact_mode) for rec in read_rr_all(path)]
 
 
-def _fmt(v: float, spec: str, unit: str = "") -> str:
-    return (format(v, spec) + (f" {unit}" if unit else "")) if math.isfinite(v) else "n/a"
+def _fmt(v: float, spec: str, unit: str = "", missing: str = "n/a") -> str:
+    return (format(v, spec) + (f" {unit}" if unit else "")) if math.isfinite(v) else missing
+
+
+def _hr(v: float) -> str:
+    """A heart rate, or "-" when there is none (no valid beat: see the notes)."""
+    return _fmt(v, ".1f", missing="-")
 
 
 def format_report(a: FileAnalysis) -> str:
     """A human-readable summary of one analysis."""
     t, f, n = a.hrv.time, a.hrv.frequency, a.hrv.nonlinear
     lines = [
-        f"{a.path}{'  ' + a.device.name if a.device else ''}  ({a.kind}, {a.n_beats} beats, {_fmt(a.duration_s / 60, '.1f', 'min')}, "
+        f"{a.path}{'  ' + a.device.name if a.device else ''}  ({a.kind}, {a.n_beats} beats, "
+        f"{_fmt(a.duration_s / 60, '.1f', 'min')}, "
         f"artifacts {_fmt(a.artifact_pct, '.1f', '%')} [{a.artifact_mode}])",
-        f"  heart rate   mean {_fmt(t.mean_hr_bpm, '.1f')}  min {_fmt(t.min_hr_bpm, '.1f')}  "
-        f"max {_fmt(t.max_hr_bpm, '.1f')} bpm   mean RR {_fmt(t.mean_rr_ms, '.1f', 'ms')}",
+        f"  heart rate   mean {_hr(t.mean_hr_bpm)}  min {_hr(t.min_hr_bpm)}  "
+        f"max {_hr(t.max_hr_bpm)} bpm   mean RR {_fmt(t.mean_rr_ms, '.1f', 'ms')}",
         f"  time domain  SDNN {_fmt(t.sdnn_ms, '.1f')}  RMSSD {_fmt(t.rmssd_ms, '.1f')}  "
         f"SDSD {_fmt(t.sdsd_ms, '.1f')} ms   pNN50 {_fmt(t.pnn50_pct, '.1f', '%')}   "
         f"HRV tri. index {_fmt(t.hrv_triangular_index, '.2f')}",
@@ -244,14 +298,16 @@ def format_report(a: FileAnalysis) -> str:
         f"  nonlinear    SD1 {_fmt(n.sd1_ms, '.1f')}  SD2 {_fmt(n.sd2_ms, '.1f')} ms   "
         f"DFA α1 {_fmt(n.dfa_alpha1, '.2f')}  α2 {_fmt(n.dfa_alpha2, '.2f')}   "
         f"SampEn {_fmt(n.sampen, '.2f')}",
-        f"  coherence    mean score {_fmt(a.coherence_mean, '.0f')} (0-100, 64 s windows every 5 s)",
+        f"  coherence    mean score {_fmt(a.coherence_mean, '.0f')} "
+        "(0-100, 64 s windows every 5 s)",
     ]
     if a.resonance is not None:
         lines.append(f"  resonance    best rate {a.resonance.best_rate_bpm:g} breaths/min "
                      "(Shaffer & Meehan criteria won, per paced step):")
         for c, p in zip(a.resonance.criteria, a.resonance.points):
             lines.append(f"    {c.rate_bpm:4.1f}/min  phase {_fmt(c.phase_deg, '+.0f', '°')}  "
-                         f"swing {_fmt(c.swing_bpm, '.1f', 'bpm')}  LF {_fmt(c.lf_power_ms2, '.0f', 'ms²')}"
+                         f"swing {_fmt(c.swing_bpm, '.1f', 'bpm')}  "
+                         f"LF {_fmt(c.lf_power_ms2, '.0f', 'ms²')}"
                          f"  smooth {_fmt(c.smoothness, '.2f')}  LF peaks {c.lf_peaks}  points {p}")
     lines += [f"  note: {note}" for note in a.notes]
     return "\n".join(lines)

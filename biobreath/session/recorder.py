@@ -50,6 +50,7 @@ class RecordingListener(SessionListener):
         self.recorder.set_meta(
             source=session.source.metadata(),
             protocol={"name": protocol.name, "file": protocol.source,
+                      "allow_extreme_pacing": protocol.allow_extreme_pacing,
                       "steps": [_step_dict(s) for s in protocol.steps]},
             duration_s=session.duration_s, planned_duration_s=session.duration_s,
             parameters={"live": asdict(session.live_params)})
