@@ -299,7 +299,7 @@ def format_report(a: FileAnalysis) -> str:
         f"DFA α1 {_fmt(n.dfa_alpha1, '.2f')}  α2 {_fmt(n.dfa_alpha2, '.2f')}   "
         f"SampEn {_fmt(n.sampen, '.2f')}",
         f"  coherence    mean score {_fmt(a.coherence_mean, '.0f')} "
-        "(0-100, 64 s windows every 5 s)",
+        "(0-100, 64 s windows every 5 s of the corrected series: offline, not the live score)",
     ]
     if a.resonance is not None:
         lines.append(f"  resonance    best rate {a.resonance.best_rate_bpm:g} breaths/min "
