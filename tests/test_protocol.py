@@ -316,14 +316,24 @@ def test_recorded_metadata_with_nan_is_refused_in_one_line():
     _one_line(e.value, "rec.sqlite")
 
 
-@pytest.mark.xfail(strict=True, reason="recording.py/recorder.py do not yet store "
-                                       "allow_extreme_pacing (see the report of this change)")
-def test_a_recording_of_an_extreme_protocol_reads_back():
+@pytest.mark.parametrize("stored", [True, None])  # None: a recording from before the flag
+def test_a_recording_of_an_extreme_protocol_reads_back(stored):
     p = parse_protocol({"allow_extreme_pacing": True, "step": [{"minutes": 1, "rate_bpm": 1}]},
                        "p.toml")
     meta = {"protocol": {"name": p.name, "file": p.source,
                          "steps": [_step_dict(s) for s in p.steps]}}
+    if stored is not None:
+        meta["protocol"]["allow_extreme_pacing"] = stored
     assert_same(p, _session_data(meta).protocol())
+
+
+def test_a_recording_paced_within_bounds_keeps_them():
+    p = parse_protocol({"step": [{"minutes": 1, "rate_bpm": 6}]}, "p.toml")
+    meta = {"protocol": {"name": p.name, "file": p.source, "allow_extreme_pacing": False,
+                         "steps": [_step_dict(s) for s in p.steps]}}
+    back = _session_data(meta).protocol()
+    assert_same(p, back)
+    assert back.allow_extreme_pacing is False
 
 
 def test_check_breath_applies_the_same_bounds():
