@@ -119,9 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how long to listen, seconds (default 5)")
 
     a = sub.add_parser("analyze", help="HRV analysis of session or RR files",
-                       description="Analyse session files or RR text files (one RR per line in ms "
-                                   "or s, optional header; or CSV with an 'rr' column).")
+                       description="Analyse session files or RR files: text or CSV (RR in ms or "
+                                   "s), Kubios, Polar Sensor Logger, HRV Logger, Elite HRV, "
+                                   "EDF/EDF+, WFDB, Garmin FIT (recognised from the content).")
     a.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    a.add_argument("--format", type=_rr_format, metavar="FORMAT",
+                   help="read every FILE as FORMAT instead of recognising it from its content: "
+                        "session, text (csv), kubios, polar, hrvlogger, elitehrv, edf, wfdb, fit, "
+                        "biobreath-csv, biobreath-json")
     a.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     a.add_argument("--artifacts", choices=["auto", "none"], default="auto",
                    help="auto: detect and correct artifacts (Lipponen & Tarvainen 2019, as "
@@ -134,7 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a report figure (tachogram, spectrum, Poincaré plot); with "
                         "several files, each file's name is added before the suffix; a folder "
                         "gets one FILE.png per file")
+
+    x = sub.add_parser("export", help="write a session for other HRV tools",
+                       description="Export a session's beats (and its ECG, accelerometer, pacer "
+                                   "and markers when recorded) as Kubios RR text, CSV, EDF+, WFDB "
+                                   "or JSON: one set of files per person; never overwrites.")
+    x.add_argument("session", type=Path, metavar="SESSION")
+    x.add_argument("--to", required=True, choices=EXPORT_FORMATS)
+    x.add_argument("--out", type=Path, metavar="PATH",
+                   help="a folder, or a name without suffix (default: beside the session)")
     return parser
+
+
+#: The --to choices of ``export`` (kept equal to biobreath.files.export.EXPORT_FORMATS by a test).
+EXPORT_FORMATS = ("kubios", "csv", "edf", "wfdb", "json")
+
+
+def _rr_format(text: str) -> str:
+    from biobreath.files.formats import canonical  # loaded only when --format is given
+
+    try:
+        return canonical(text)
+    except BiobreathError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "scan":
             return _scan(args)
+        if args.command == "export":
+            return _export(args)
         return _run_session(args)
     except BiobreathError as e:
         print(f"biobreath: {one_line(str(e))}", file=sys.stderr)
@@ -162,8 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _export(args) -> int:
+    from biobreath.files.export import export_session
+
+    for path in export_session(args.session, args.to, args.out):
+        print(one_line(str(path)))
+    return 0
+
+
 def _analyze(args) -> int:
-    from biobreath.offline.analysis import analyze_file
+    from biobreath.files.readers import read_rr_all
+    from biobreath.offline.analysis import analyze_recording
 
     if args.step is not None and args.window is None:
         raise BiobreathError("--step needs --window")
@@ -173,7 +211,8 @@ def _analyze(args) -> int:
     status = 0
     for f in args.files:
         try:
-            results = analyze_file(f, artifact_mode=args.artifacts)
+            results = [analyze_recording(rec, artifact_mode=args.artifacts)
+                       for rec in read_rr_all(f, args.format)]
             for k, result in enumerate(results):
                 _report(args, result, _plot_path(args, f, k, len(results)))
         except BiobreathError as e:

@@ -16,6 +16,19 @@ The unit is the header's when it gives one, otherwise detected as Kubios does: a
 means seconds, else milliseconds. Every value must be a finite number from 1 ms to 60 s (an RR
 interval in ms or s can be nothing else); the first that is not is reported with its line. The
 column and unit used are stated in :attr:`RRRecording.notes`.
+
+**Beat times.** A time column (the ``time, RR`` layout, or one the header names) gives the beat
+times when its steps follow the RR intervals (median mismatch under 5 ms or 2 % of the median RR):
+its unit (s or ms) and whether it marks each interval's end (the beat, as Kubios writes) or its
+start are taken from the fit. Otherwise, and without a time column, the beats are laid end to end
+from the first RR (the running sum), as before; the notes say which.
+
+**Other formats.** :func:`read_rr_all` and :func:`read_rr` take ``format=`` or detect the format
+from the content (see :mod:`biobreath.files.formats`): session files, this plain RR text, Kubios,
+Polar Sensor Logger, HRV Logger and Elite HRV exports, EDF/EDF+, WFDB records, Garmin FIT files
+and biobreath's own exports. A file that holds several people's beats (a group session) gives one
+:class:`RRRecording` each from :func:`read_rr_all`; :func:`read_rr` then needs ``device=`` or
+``person=`` and never picks one itself.
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import numpy as np
 from biobreath.core.protocol import BreathingProtocol
 from biobreath.errors import SessionFileError
 from biobreath.events import DeviceInfo
-from biobreath.files.recording import is_session_file, read_session
+from biobreath.files.recording import SessionData, read_session
 
 MAX_BYTES = 200 * 1024 * 1024  # a week of beats in text is ~5 MB; refuse absurd files early
 RR_RANGE_MS = (1.0, 60_000.0)
@@ -58,53 +71,127 @@ _RR_EXAMPLES = "rr, rr_ms, rr_s, ibi, …"
 
 @dataclass(frozen=True, slots=True)
 class RRRecording:
-    """RR intervals (ms) from any supported file, with beat times (s) and any recorded flags."""
+    """RR intervals (ms) from any supported file, with beat times (s) and any recorded flags.
+
+    ``kind`` names the format read (see :data:`biobreath.files.formats.FORMATS`): "session",
+    "text", "kubios", "polar", "hrvlogger", "elitehrv", "edf", "wfdb", "fit",
+    "biobreath-csv" or "biobreath-json". ``beat_time_s[k]`` is the time (s) of the beat that
+    ends ``rr_ms[k]``: on the session clock for sessions and their exports, from the file's
+    start (or its first beat) otherwise. ``person`` names whose beats these are when a file
+    holds several series (a group session's people, a Kubios report's samples).
+    """
 
     path: Path
-    kind: str                 # "session" or "text"
+    kind: str
     rr_ms: np.ndarray
     beat_time_s: np.ndarray
-    artifact: np.ndarray      # flags recorded live (all False for text files)
+    artifact: np.ndarray      # flagged beats: the live verdict, non-N annotations (else False)
     unit: str                 # unit found in the file: "ms", "s" or "ticks"
     device: DeviceInfo | None = None          # the strap, for sessions
     protocol: BreathingProtocol | None = None  # what the session was breathed to
     notes: tuple[str, ...] = ()               # how the file was read (column, unit)
+    person: str = ""                          # whose beats, when a file holds several series
 
 
 @dataclass(frozen=True, slots=True)
 class RRText:
     """What :func:`parse_rr_table` found: RR intervals (ms), the file's unit and how it read
-    them (which column, which unit and why)."""
+    them (which column, which unit and why); ``time_s``: the beat times (s) a time column
+    gave, or None (then the beats are laid end to end)."""
 
     rr_ms: np.ndarray
     unit: str
     notes: tuple[str, ...]
+    time_s: np.ndarray | None = None
 
 
-def read_rr(path: str | Path) -> RRRecording:
-    """Read a session file (its first strap) or an RR text file; raise
-    :class:`SessionFileError` with one line."""
-    return read_rr_all(path)[0]
+def read_rr(path: str | Path, format: str | None = None, *, device: str | int | None = None,
+            person: str | None = None) -> RRRecording:
+    """One series of beats from any supported file (``format`` named, or detected from the
+    content); raise :class:`SessionFileError` with one line.
+
+    A file with several series (a group session, one per person) needs ``device`` (the strap's
+    name or address, or its number from 1) or ``person`` (as recorded, e.g. "person 2"): it is
+    refused, listing them, rather than one being picked. Use :func:`read_rr_all` for all."""
+    return select_recording(read_rr_all(path, format), path, device=device, person=person)
 
 
-def read_rr_all(path: str | Path) -> list[RRRecording]:
-    """Every strap's beats in a session file (one per person), or the one series of a text file."""
-    path = Path(path)
-    if not path.exists():
-        raise SessionFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise SessionFileError(f"{path}: is a folder, not a file")
-    if is_session_file(path):
-        s = read_session(path)
-        protocol = s.protocol()
-        ids = [i for i in range(1, len(s.devices) + 1) if np.any(s.device_ids == i)]
-        if not ids:
-            raise SessionFileError(f"{path}: the session holds no beats")
-        # What the reader skipped as malformed is said in the notes, not dropped silently.
-        notes = tuple(f"session file: {w}" for w in getattr(s, "warnings", ()))
-        return [RRRecording(path, "session", s.rr_ms[m], s.beat_time_s[m], s.artifact[m], "ticks",
-                            s.devices[i - 1], protocol, notes)
-                for i in ids for m in [s.device_ids == i]]
+def read_rr_all(path: str | Path, format: str | None = None) -> list[RRRecording]:
+    """Every series in a file: each strap's (person's) beats of a session, each sample of a
+    Kubios report, or the one series of other files. ``format``: a name from
+    :data:`biobreath.files.formats.FORMATS`, or None to detect it from the content."""
+    from biobreath.files.formats import read_all  # the registry imports this module
+
+    return read_all(Path(path), format)
+
+
+def _label(k: int, rec: RRRecording) -> str:
+    dev = rec.device
+    name = (f"{dev.name} ({dev.address})" if dev.address and dev.address != dev.name
+            else dev.name) if dev else ""
+    return f"{k}: " + ", ".join(x for x in (name, rec.person) if x)
+
+
+def select_recording(recs: list[RRRecording], path: str | Path, *, device: str | int | None = None,
+                     person: str | None = None) -> RRRecording:
+    """The one series of ``recs`` that ``device`` (name, address or number from 1) and
+    ``person`` select; with neither, the only one. Anything else is one line that lists them."""
+    listed = "; ".join(_label(k, r) for k, r in enumerate(recs, 1))
+    if device is None and person is None:
+        if len(recs) == 1:
+            return recs[0]
+        what = "people" if recs[0].kind in ("session", "biobreath-json") else "series"
+        raise SessionFileError(f"{path}: holds {len(recs)} {what} ({listed}); choose one with "
+                               "device= (name, address or number) or person=, or read them all "
+                               "with read_rr_all")
+    chosen = list(enumerate(recs, 1))
+    if device is not None:
+        key = str(device).strip()
+        chosen = [(k, r) for k, r in chosen
+                  if key == str(k) or (r.device is not None and key.casefold() in (
+                      r.device.name.casefold(), r.device.address.casefold()))]
+    if person is not None:
+        chosen = [(k, r) for k, r in chosen if r.person.casefold() == person.strip().casefold()]
+    if len(chosen) == 1:
+        return chosen[0][1]
+    asked = " and ".join(f"{n}={v!r}" for n, v in (("device", device), ("person", person))
+                         if v is not None)
+    how = "no series matches" if not chosen else f"{len(chosen)} series match"
+    raise SessionFileError(f"{path}: {how} {asked} (the file holds: {listed})")
+
+
+def session_people(s: SessionData) -> list[tuple[int, DeviceInfo, str]]:
+    """(device number from 1, strap, person) for every strap of a session. The person is the
+    one recorded with the strap when the session data carries it, else "person N" (what the
+    recorder writes when nobody was named)."""
+    persons = getattr(s, "persons", None)
+    out = []
+    for i, dev in enumerate(s.devices, 1):
+        person = f"person {i}"
+        if isinstance(persons, tuple | list) and len(persons) == len(s.devices) \
+                and isinstance(persons[i - 1], str) and persons[i - 1]:
+            person = persons[i - 1]
+        out.append((i, dev, person))
+    return out
+
+
+def read_session_rr(path: Path) -> list[RRRecording]:
+    """Every strap's beats in a session file, one :class:`RRRecording` per person."""
+    s = read_session(path)
+    protocol = s.protocol()
+    people = [(i, dev, person) for i, dev, person in session_people(s)
+              if np.any(s.device_ids == i)]
+    if not people:
+        raise SessionFileError(f"{path}: the session holds no beats")
+    # What the reader skipped as malformed is said in the notes, not dropped silently.
+    notes = tuple(f"session file: {w}" for w in getattr(s, "warnings", ()))
+    return [RRRecording(path, "session", s.rr_ms[m], s.beat_time_s[m], s.artifact[m], "ticks",
+                        dev, protocol, notes, person)
+            for i, dev, person in people for m in [s.device_ids == i]]
+
+
+def load_text(path: Path) -> str:
+    """The text of an RR file (UTF-8, a BOM allowed), or one line saying why it is none."""
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -116,15 +203,61 @@ def read_rr_all(path: str | Path) -> list[RRRecording]:
     if size > MAX_BYTES:
         raise SessionFileError(f"{path}: too large for an RR file ({size >> 20} MB)")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SessionFileError(f"{path}: not a text file nor a biobreath session") from None
     except OSError as e:
         raise SessionFileError(f"{path}: cannot read ({e.strerror or e})") from None
-    parsed = parse_rr_table(text, str(path))
+
+
+def read_text_rr(path: Path) -> list[RRRecording]:
+    """The one series of a plain RR text or CSV file (see the module doc)."""
+    parsed = parse_rr_table(load_text(path), str(path))
+    return [text_recording(path, "text", parsed)]
+
+
+def text_recording(path: Path, kind: str, parsed: RRText, *, person: str = "",
+                   device: DeviceInfo | None = None,
+                   extra_notes: tuple[str, ...] = ()) -> RRRecording:
+    """An :class:`RRRecording` of parsed RR text: beat times from its time column when it has
+    one that fits, else laid end to end."""
     values = parsed.rr_ms
-    return [RRRecording(path, "text", values, np.cumsum(values) / 1000.0,
-                        np.zeros(values.size, bool), parsed.unit, notes=parsed.notes)]
+    times = parsed.time_s if parsed.time_s is not None else np.cumsum(values) / 1000.0
+    return RRRecording(path, kind, values, times, np.zeros(values.size, bool), parsed.unit,
+                       device=device, notes=(*extra_notes, *parsed.notes), person=person)
+
+
+def beat_times(t: np.ndarray, rr_ms: np.ndarray, units: tuple[str, ...] = ("s", "ms")
+               ) -> tuple[np.ndarray, str] | None:
+    """Beat times (s) from a column of times ``t`` that goes with ``rr_ms``, and how it was
+    read; None when its steps do not follow the RR intervals.
+
+    ``t`` may be in any of ``units`` (s or ms) and mark each interval's end (the beat that
+    closes it, as Kubios writes) or its start: whichever fits the RRs best (median mismatch of
+    the steps under 5 ms or 2 % of the median RR; ties go to seconds and to the end)."""
+    t = np.asarray(t, dtype=float)
+    rr_ms = np.asarray(rr_ms, dtype=float)
+    if t.size != rr_ms.size or t.size < 2 or not np.all(np.isfinite(t)):
+        return None
+    step = np.diff(t)
+    if np.any(step <= 0):
+        return None
+    best = None
+    for unit in units:
+        scale = 1.0 if unit == "s" else 1e-3
+        for where, ref in (("end", rr_ms[1:]), ("start", rr_ms[:-1])):
+            err = float(np.median(np.abs(step * scale * 1000.0 - ref)))
+            if best is None or err < best[0]:
+                best = (err, scale, unit, where)
+    err, scale, unit, where = best
+    if not err <= max(5.0, 0.02 * float(np.median(rr_ms))):
+        return None
+    times = t * scale
+    if where == "start":
+        times = times + rr_ms / 1000.0
+    note = ("each beat at the end of its interval" if where == "end" else
+            "each marking the start of its interval, so each beat is its time plus its RR")
+    return times, f"in {unit}, {note}"
 
 
 def parse_rr_text(text: str, name: str = "<text>") -> tuple[np.ndarray, str]:
@@ -304,7 +437,16 @@ def parse_rr_table(text: str, name: str = "<text>") -> RRText:
     ms = values * scale
     if unit == "s":
         unit_note += ", converted to ms"
-    return RRText(ms, unit, tuple(n for n in (col_note, unit_note) if n))
+    time_s, time_note = None, ""
+    if tcol is not None and times.first_bad is None and len(times.values) == ms.size:
+        label = f"column {tcol + 1}" + (f" ({_show(head[tcol])})" if has_header else "")
+        fit = beat_times(np.frombuffer(times.values, dtype=float), ms)
+        if fit is not None:
+            time_s, time_note = fit[0], f"beat times from {label}, {fit[1]}"
+        else:
+            time_note = (f"{label} does not follow the RR intervals; the beats are laid end to "
+                         "end from the first RR")
+    return RRText(ms, unit, tuple(n for n in (col_note, unit_note, time_note) if n), time_s)
 
 
 def _chain(first, rest):
