@@ -8,9 +8,11 @@ from biobreath.straps.gatt import HEART_RATE_SERVICE, PMD_SERVICE
 from biobreath.straps.profiles import (
     DeviceProfileError,
     device_dirs,
+    identify_profile,
     load_profile,
     load_profiles,
     match_profile,
+    parse_profile,
 )
 
 EXPECTED = {"polar-h10", "polar-h9", "polar-h7", "garmin-hrm-pro", "garmin-hrm-dual",
@@ -25,7 +27,8 @@ def test_shipped_profiles_load():
     h10 = next(p for p in profiles if p.id == "polar-h10")
     assert PMD_SERVICE in h10.services and h10.capabilities.ecg and h10.capabilities.acc
     assert h10.capabilities.contact is False and h10.capabilities.ecg_rate_hz == (130,)
-    assert h10.quirks.pmd_mtu == 232
+    assert h10.quirks.pmd_mtu == 232 and h10.quirks.max_connections == 2
+    assert h10.quirks.silence_timeout_s == 5.0
 
 
 def test_profiles_are_found_in_the_source_tree():
@@ -72,6 +75,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
      "capabilities.acc_rate_hz"),
     ('name = "X"\nname_patterns = ["X*"]\n[quirks]\npmd_mtu = "big"', "quirks.pmd_mtu"),
     ('name = "X"\nname_patterns = ["X*"]\n[quirks]\nsleeps = true', "sleeps"),
+    ('name = "X"\nname_patterns = ["X*"]\n[quirks]\nsilence_timeout_s = "5"',
+     "quirks.silence_timeout_s"),
+    ('name = "X"\nname_patterns = ["X*"]\n[quirks]\nsilence_timeout_s = -1.0',
+     "quirks.silence_timeout_s"),
+    ('name = "X"\nname_patterns = ["X*"]\nmodel_patterns = "X"', "model_patterns"),
     ('name = "X"\nname_patterns = ["X*"]\ngeneric = 1', "generic"),
 ])
 def test_errors_name_file_and_field(tmp_path, body, field):
@@ -97,3 +105,28 @@ def test_a_folder_of_profiles_overrides_by_file_name(tmp_path):
     assert h10.name == "My H10"
     assert h10.services[1] == "0000180f-0000-1000-8000-00805f9b34fb"
     assert match_profile("Chest 1", profiles=profiles).name == "My H10"
+
+
+@pytest.mark.parametrize("model, name, services, expected", [
+    ("Polar H10", None, [], "polar-h10"),          # the Device Information model number
+    ("H10", "", [], "polar-h10"),
+    ("Polar H9", "Polar H10 1A2B3C4D", [], "polar-h9"),  # the model outranks the name
+    (None, "Polar H10 1A2B3C4D", [], "polar-h10"),  # the GATT or advertised name
+    ("", None, [HEART_RATE_SERVICE, PMD_SERVICE], "polar-h10"),  # only an H10 offers PMD
+    (None, None, [HEART_RATE_SERVICE, "34802252-7185-4d5d-b431-630e7050e8f0"], "movesense"),
+    ("Acme 7", "Acme Belt", [HEART_RATE_SERVICE], "generic"),
+    (None, None, [], "generic"),
+])
+def test_a_connected_strap_is_identified_by_model_name_then_services(model, name, services,
+                                                                      expected):
+    assert identify_profile(model, name, services).id == expected
+
+
+def test_model_patterns_default_to_the_profile_name():
+    p = parse_profile({"name": "Acme Belt", "name_patterns": ["ACME *"],
+                       "quirks": {"silence_timeout_s": 8}}, "acme.toml", "acme")
+    assert p.matches_model("acme belt") and not p.matches_model("Acme Belt 2")
+    assert p.quirks.silence_timeout_s == 8.0 and isinstance(p.quirks.silence_timeout_s, float)
+    assert identify_profile("ACME BELT", None, profiles=(p,)).id == "acme"
+    with pytest.raises(DeviceProfileError, match="none is generic"):
+        identify_profile("other", None, profiles=(p,))

@@ -19,6 +19,17 @@ The strap runs on the session clock it is started with. On a
 notifications) runs in virtual time, faster than real time and deterministically.
 :meth:`VirtualStrap.drop_link` (or ``outages``) forces a link loss: the strap disconnects, stops
 advertising and stays silent for a while, as a strap out of range.
+
+**Faults.** A strap can be started with any of the :data:`STRAP_FAULTS`, each a way real straps
+and operating systems misbehave that the Bluetooth code must survive (``fault_at_s`` sets when
+the timed ones strike): its name only in the scan response (``split-advert``); PMD writes refused
+with ATT Insufficient Authentication until the central pairs (``pair-required``, as the H10 on
+Windows with current firmware); a connection that goes silent without a disconnect
+(``silent-drop``); ECG stopped by the strap with Polar's "measurement stopped" message
+(``pmd-stop``) or without a word (``pmd-stall``); an ATT MTU too small for PMD, where the strap,
+like an H10, never answers PMD commands (``small-mtu``); no Battery Service (``battery-hidden``,
+what BlueZ's battery plugin shows). Like a real H10 it leaves PMD commands unanswered on any link
+whose ATT MTU is below :data:`PMD_MIN_MTU`.
 """
 
 from __future__ import annotations
@@ -26,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from bumble import gatt, hci
@@ -49,6 +61,7 @@ from biobreath.straps.gatt import (
     encode_pmd_control_response,
     encode_pmd_features,
     encode_pmd_frame,
+    encode_pmd_measurement_stopped,
     encode_pmd_settings,
     parse_pmd_command,
 )
@@ -67,6 +80,24 @@ _STATUS_INVALID_SAMPLE_RATE = 8
 _STATUS_INVALID_RANGE = 9
 _STATUS_ALREADY = 6
 _STATUS_NOT_SUPPORTED = 3
+PMD_MIN_MTU = 232
+"""Below this ATT MTU (bytes) the strap, like a real H10, leaves PMD commands unanswered."""
+SMALL_MTU = 23
+"""The ATT MTU (bytes, the Bluetooth default) a ``small-mtu`` strap never goes beyond."""
+
+STRAP_FAULTS: Mapping[str, str] = MappingProxyType({
+    "split-advert": "name only in the scan response; the advertising packet holds flags and the "
+                    "Heart Rate Service (Windows reports that packet alone first)",
+    "pair-required": "PMD control point writes fail with ATT Insufficient Authentication (0x05) "
+                     "until the central pairs (H10 firmware on Windows)",
+    "silent-drop": "at the fault time every open connection goes silent: no notification, no "
+                   "disconnect (a strap off the chest or out of range)",
+    "pmd-stop": "at the fault time the strap stops ECG and sends PMD 'measurement stopped'",
+    "pmd-stall": "at the fault time ECG frames stop without a word (the strap thinks it streams)",
+    "small-mtu": f"ATT MTU stays {SMALL_MTU} bytes, so PMD commands go unanswered",
+    "battery-hidden": "no Battery Service in GATT (as BlueZ's battery plugin leaves it)",
+})
+"""The faults a :class:`VirtualStrap` can be started with, and what each does."""
 
 # PQRST waves of one lead-I-like beat: (offset from the R peak s, amplitude µV, width s).
 _ECG_WAVES = ((-0.20, 120.0, 0.025), (-0.035, -150.0, 0.010), (0.0, 1300.0, 0.011),
@@ -152,16 +183,29 @@ class VirtualStrap:
     ``advertising_interval_s`` (0.1 s) is how often it advertises when not connected;
     ``chunk_s`` (10 s) is the simulation step.
 
+    ``faults`` (names from :data:`STRAP_FAULTS`) make it misbehave; the timed ones strike at
+    ``fault_at_s`` (session clock, 30 s).
+
     ``delivered`` lists every Heart Rate Measurement notification sent to a subscribed central,
-    ``undelivered`` those the strap made while nobody listened (or during an outage).
+    ``undelivered`` those the strap made while nobody listened (or during an outage or a silent
+    connection). ``pairings`` holds the session times of completed pairings, ``faults_struck``
+    (time, fault) the timed faults as they struck, ``pmd_commands`` (time, opcode, measurement,
+    answered) every PMD control point command written.
     """
 
     def __init__(self, radio: VirtualRadio, *, device_id: str = "A0B1C2D3",
                  params: SimParams = SimParams(), pacer=None, outages: Sequence[Outage] = (),
                  advertising_interval_s: float = 0.1, chunk_s: float = 10.0,
-                 firmware: str = "3.1.1") -> None:
+                 firmware: str = "3.1.1", faults: Iterable[str] = (),
+                 fault_at_s: float = 30.0) -> None:
         if len(device_id) != 8 or any(c not in "0123456789ABCDEF" for c in device_id.upper()):
             raise ValueError(f"device_id must be 8 hex digits, got {device_id!r}")
+        self.faults = frozenset(faults)
+        unknown = self.faults - set(STRAP_FAULTS)
+        if unknown:
+            raise ValueError(f"unknown strap fault(s) {', '.join(sorted(unknown))}; known: "
+                             + ", ".join(STRAP_FAULTS))
+        self.fault_at_s = fault_at_s
         self.radio = radio
         self.device_id = device_id.upper()
         self.name = f"Polar H10 {self.device_id}"
@@ -175,9 +219,16 @@ class VirtualStrap:
         self.delivered: list[StrapNotification] = []
         self.undelivered: list[StrapNotification] = []
         self.link_drops: list[tuple[float, float]] = []  # (dropped at, advertising again at) s
+        self.pairings: list[float] = []
+        self.faults_struck: list[tuple[float, str]] = []
+        self.pmd_commands: list[tuple[float, int, str, bool]] = []
         self.device: Device | None = None
         self._clock: Clock | None = None
         self._silent = False
+        self._stopping = False
+        self._hci: set[asyncio.Future] = set()  # advertising commands under way
+        self._silenced: set[Connection] = set()  # connections gone silent (silent-drop)
+        self._stalled: set[tuple[Connection, str]] = set()  # streams gone quiet (pmd-stall)
         self._hr_listeners: set[Connection] = set()
         self._streams: dict[tuple[Connection, str], asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -192,14 +243,17 @@ class VirtualStrap:
         self.hrm = gatt.Characteristic("2A37", N, 0, b"")
         self.battery = gatt.Characteristic("2A19", R | N, readable,
                                            bytes([self.params.battery_percent]))
+        cp_permissions = readable | writeable
+        if "pair-required" in self.faults:
+            cp_permissions |= gatt.Characteristic.WRITE_REQUIRES_AUTHENTICATION
         self.pmd_cp = gatt.Characteristic(
-            PMD_CONTROL_POINT.upper(), R | W | IND, readable | writeable,
+            PMD_CONTROL_POINT.upper(), R | W | IND, cp_permissions,
             gatt.CharacteristicValue(read=lambda _c: encode_pmd_features({"ecg", "acc"}),
                                      write=self._on_control_point))
         self.pmd_data = gatt.Characteristic(PMD_DATA.upper(), N, 0, b"")
         self.services = [
             gatt.Service("180D", [self.hrm, gatt.Characteristic("2A38", R, readable, bytes([1]))]),
-            gatt.Service("180F", [self.battery]),
+            *([] if "battery-hidden" in self.faults else [gatt.Service("180F", [self.battery])]),
             gatt.Service("180A", [
                 gatt.Characteristic("2A29", R, readable, b"Polar Electro Oy"),
                 gatt.Characteristic("2A24", R, readable, b"Polar H10"),
@@ -210,12 +264,20 @@ class VirtualStrap:
         ]
 
     def _advertising_data(self) -> bytes:
-        return bytes(AdvertisingData([
-            (AdvertisingData.FLAGS, bytes([AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
-                                           | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG])),
-            (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-            (AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, bytes(UUID("180D"))),
-        ]))
+        flags = (AdvertisingData.FLAGS, bytes([AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
+                                               | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG]))
+        name = (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())
+        uuids = (AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, bytes(UUID("180D")))
+        if "split-advert" in self.faults:
+            return bytes(AdvertisingData([flags, uuids]))
+        return bytes(AdvertisingData([flags, name, uuids]))
+
+    def _scan_response_data(self) -> bytes:
+        """What a scanning central gets when it asks for more (split-advert: the name)."""
+        if "split-advert" in self.faults:
+            return bytes(AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME,
+                                           self.name.encode())]))
+        return b""
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -223,8 +285,11 @@ class VirtualStrap:
         """Join the radio and advertise (enough to be found by a scan; no clock needed)."""
         if self.device is not None:
             return
+        self._stopping = False
         device, self._controller = new_device(self.radio.link, self.name, self.address)
         device.add_services(self.services)
+        if "small-mtu" in self.faults:
+            device.gatt_server.max_mtu = SMALL_MTU
         device.on("connection", self._on_connection)
         device.on("characteristic_subscription", self._on_subscription)
         await device.power_on()
@@ -238,13 +303,18 @@ class VirtualStrap:
         self._spawn(self._serve_heart_rate())
         for outage in self.outages:
             self._spawn(self._outage(outage))
+        for fault in sorted(self.faults & {"silent-drop", "pmd-stop", "pmd-stall"}):
+            self._spawn(self._strike(fault))
 
     async def stop(self) -> None:
         """Stop serving and leave the radio (the link drops for any connected central)."""
+        self._stopping = True
         tasks = list(self._tasks) + list(self._streams.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Advertising commands already sent must complete: bumble's host cannot take one back.
+        await asyncio.gather(*self._hci, return_exceptions=True)
         self._tasks.clear()
         self._streams.clear()
         if self.device is not None:
@@ -263,22 +333,36 @@ class VirtualStrap:
         return task
 
     async def _advertise(self) -> None:
+        if self._stopping or self.device is None:
+            return
         # bumble's timers run on the event loop; on a clock running faster than the loop the
         # strap advertises proportionally more often, so it takes as long in session time.
         speed = self._clock.speed if self._clock is not None and self._clock.speed else 1.0
         ms = self.advertising_interval_s * 1000.0 / speed
-        await self.device.start_advertising(advertising_data=self._advertising_data(),
-                                            advertising_interval_min=ms,
-                                            advertising_interval_max=ms)
+        # Shielded: a task cancelled in the middle of bumble's HCI exchange leaves the host
+        # waiting for an answer it then cannot take.
+        job = asyncio.ensure_future(self.device.start_advertising(
+            advertising_data=self._advertising_data(),
+            scan_response_data=self._scan_response_data(),
+            advertising_interval_min=ms, advertising_interval_max=ms))
+        self._hci.add(job)
+        job.add_done_callback(self._hci.discard)
+        await asyncio.shield(job)
+
+    def _now(self) -> float:
+        return self._clock.now() if self._clock is not None else 0.0
 
     def _on_connection(self, connection: Connection) -> None:
         connection.on("disconnection", lambda reason: self._on_disconnection(connection))
+        connection.on("pairing", lambda keys: self.pairings.append(self._now()))
 
     def _on_disconnection(self, connection: Connection) -> None:
         self._hr_listeners.discard(connection)
+        self._silenced.discard(connection)
+        self._stalled = {k for k in self._stalled if k[0] is not connection}
         for key in [k for k in self._streams if k[0] is connection]:
             self._streams.pop(key).cancel()
-        if not self._silent and self.device is not None:
+        if not self._silent and not self._stopping and self.device is not None:
             self._spawn(self._advertise())
 
     def _on_subscription(self, connection: Connection, characteristic, notify: bool,
@@ -310,6 +394,25 @@ class VirtualStrap:
         await self._clock.sleep_until(outage.start_s)
         await self.drop_link(outage.duration_s)
 
+    # --- timed faults --------------------------------------------------------------------------
+
+    async def _strike(self, fault: str) -> None:
+        await self._clock.sleep_until(self.fault_at_s)
+        self.faults_struck.append((self._now(), fault))
+        connections = list(self.device.connections.values()) if self.device is not None else []
+        if fault == "silent-drop":
+            # The link stays up at both ends; nothing reaches the central any more. A new
+            # connection (after the central gives up on this one) is served as usual.
+            self._silenced.update(connections)
+        elif fault == "pmd-stall":
+            self._stalled.update(k for k in self._streams if k[1] == "ecg")
+        elif fault == "pmd-stop":
+            for key in [k for k in self._streams if k[1] == "ecg"]:
+                self._streams.pop(key).cancel()
+                # Polar's unsolicited control point message: 01, then the measurement types.
+                await self.device.indicate_subscriber(
+                    key[0], self.pmd_cp, encode_pmd_measurement_stopped(["ecg"]))
+
     # --- heart rate ----------------------------------------------------------------------------
 
     async def _serve_heart_rate(self) -> None:
@@ -318,7 +421,7 @@ class VirtualStrap:
             note = self.person.next_notification()
             # The emulator's latency is the radio's: the in-process link adds none of its own.
             await clock.sleep_until(note.arrival_s)
-            listeners = [] if self._silent else list(self._hr_listeners)
+            listeners = [] if self._silent else list(self._hr_listeners - self._silenced)
             for connection in listeners:
                 await self.device.notify_subscriber(connection, self.hrm, note.payload)
             (self.delivered if listeners else self.undelivered).append(note)
@@ -330,6 +433,10 @@ class VirtualStrap:
             cmd = parse_pmd_command(value)
         except GattParseError:
             return  # a real sensor ignores what it cannot parse
+        answered = connection.att_mtu >= PMD_MIN_MTU and connection not in self._silenced
+        self.pmd_commands.append((self._now(), cmd.opcode, cmd.measurement, answered))
+        if not answered:
+            return  # as a real H10 on a link with too small an MTU: not a word
         status, params = self._handle_command(connection, cmd)
         answer = encode_pmd_control_response(cmd.opcode, cmd.measurement, status, params)
         # Answer by indication once the write itself has been acknowledged.
@@ -345,6 +452,7 @@ class VirtualStrap:
             return 0, encode_pmd_settings({0: ACC_RATES_HZ, 1: ACC_RESOLUTION_BITS,
                                            2: ACC_RANGES_G})
         if cmd.opcode == PMD_OP_STOP:
+            self._stalled.discard(key)
             task = self._streams.pop(key, None)
             if task is None:
                 return _STATUS_ALREADY, b""
@@ -389,7 +497,9 @@ class VirtualStrap:
             sent = max(sent, float(t[-1]) + self.person.pmd_rng.uniform(*self.person.latency_s))
             await clock.sleep_until(sent)
             self.person.advance_to(t[-1] + 1.0)
-            if not self._silent:
+            quiet = (self._silent or connection in self._silenced
+                     or (connection, measurement) in self._stalled)
+            if not quiet:
                 frame = encode_pmd_frame(measurement, self._sensor_ns(float(t[-1])), synth(t))
                 await self.device.notify_subscriber(connection, self.pmd_data, frame)
             k += n

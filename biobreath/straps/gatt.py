@@ -13,11 +13,15 @@ Every function here is pure: bytes in, frozen dataclasses out; malformed bytes r
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
+    "parse_pmd_measurement_stopped",
+    "encode_pmd_measurement_stopped",
+    "PMD_MEASUREMENT_STOPPED",
     "BATTERY_LEVEL",
     "BATTERY_SERVICE",
     "DEVICE_INFORMATION_SERVICE",
@@ -463,3 +467,31 @@ def encode_pmd_features(measurements: frozenset[str] | set[str]) -> bytes:
     for m in measurements:
         mask |= 1 << _pmd_code(m)
     return bytes([PMD_FEATURES]) + mask.to_bytes(1 if mask < 256 else 2, "little")
+
+
+PMD_MEASUREMENT_STOPPED = 0x01
+"""First byte of the message a Polar sensor sends unasked on the PMD control point when it stopped
+streams itself (Polar BLE SDK: ``ONLINE_MEASUREMENT_STOPPED``): ``01 type [type ...]``. It is not
+an answer (those start with 0xF0), so a parser of answers must not take it for a malformed one."""
+
+
+def parse_pmd_measurement_stopped(data: bytes) -> frozenset[str]:
+    """The measurements a "measurement stopped" message names; raises
+    :class:`~biobreath.straps.gatt.GattParseError` for other or malformed bytes."""
+    data = bytes(data)
+    if len(data) < 2 or data[0] != PMD_MEASUREMENT_STOPPED:
+        raise GattParseError("PMD measurement-stopped message must be 0x01 and at least one "
+                             "measurement type")
+    names = set()
+    for i, code in enumerate(data[1:], start=1):
+        name = PMD_MEASUREMENTS.get(code & 0x3F)  # bits 6-7 flag offline recordings
+        if name is None:
+            raise GattParseError(f"PMD measurement-stopped byte {i}: unknown measurement type "
+                                 f"{code}")
+        names.add(name)
+    return frozenset(names)
+
+
+def encode_pmd_measurement_stopped(measurements: Iterable[str]) -> bytes:
+    """The "measurement stopped" message for ``measurements`` (the inverse of the parser)."""
+    return bytes([PMD_MEASUREMENT_STOPPED]) + bytes(PMD_MEASUREMENT_CODES[m] for m in measurements)

@@ -1,10 +1,17 @@
 """Device profiles: what biobreath knows about each kind of strap, as TOML data in ``devices/``.
 
 A profile names the strap, the advertised-name patterns that identify it (shell-style,
-case-insensitive), the GATT services it offers, its capabilities (RR intervals, skin contact,
-energy, raw ECG and accelerometer through Polar Measurement Data) and its quirks. Capabilities
-left out of a file are unknown. Matching never gates a device: anything that advertises the Heart
-Rate Service gets the ``generic`` profile when no other matches. Errors name the file and field.
+case-insensitive), the Device Information model numbers it reports (``model_patterns``; default:
+its name), the GATT services it offers, its capabilities (RR intervals, skin contact, energy, raw
+ECG and accelerometer through Polar Measurement Data) and its quirks. Capabilities left out of a
+file are unknown. Matching never gates a device: anything that advertises the Heart Rate Service
+gets the ``generic`` profile when no other matches. Errors name the file and field.
+
+Two matchers: :func:`match_profile` works from an advertisement (name and service UUIDs), which is
+all a scan has, and is only a first guess: an advertisement may be split over the advertising
+packet and the scan response, and Windows reports the first packet (no name) on its own.
+:func:`identify_profile` decides once connected, from what the strap says about itself (its model
+number, its GATT name) and the services it really offers.
 """
 
 from __future__ import annotations
@@ -34,7 +41,11 @@ SERVICE_NAMES: dict[str, str] = {
 
 _BOOL_CAPABILITIES = ("rr", "contact", "energy", "ecg", "acc")
 _RATE_CAPABILITIES = ("ecg_rate_hz", "acc_rate_hz")
-_QUIRKS = {"pmd_mtu": int, "max_connections": int, "notes": str}
+_NUMBER = (int, float)
+_QUIRKS: dict[str, type | tuple[type, ...]] = {
+    "pmd_mtu": int, "max_connections": int, "silence_timeout_s": _NUMBER, "notes": str}
+# Services every strap may offer: they tell no model apart (see identify_profile).
+_COMMON_SERVICES = frozenset({HEART_RATE_SERVICE, BATTERY_SERVICE, DEVICE_INFORMATION_SERVICE})
 
 
 class DeviceProfileError(BiobreathError):
@@ -56,11 +67,15 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class Quirks:
-    """Known peculiarities: ``pmd_mtu`` the ATT MTU (bytes) its PMD frames need to be full,
-    ``max_connections`` how many centrals it serves at once, and free ``notes``."""
+    """Known peculiarities: ``pmd_mtu`` the ATT MTU (bytes) its PMD frames need to be full (the
+    Polar H10 does not even answer PMD commands below it), ``max_connections`` how many centrals
+    it serves at once (it stops advertising when that many are connected),
+    ``silence_timeout_s`` how long (s) it may go without a Heart Rate Measurement notification
+    before its link counts as lost (None: the source's default), and free ``notes``."""
 
     pmd_mtu: int | None = None
     max_connections: int | None = None
+    silence_timeout_s: float | None = None
     notes: str = ""
 
 
@@ -75,13 +90,23 @@ class DeviceProfile:
     quirks: Quirks
     generic: bool = False
     source: str = ""
+    model_patterns: tuple[str, ...] = ()  # Device Information model numbers; () = its name
 
     def matches_name(self, name: str | None) -> bool:
         """Whether an advertised name fits one of the patterns (case-insensitive)."""
-        if not name:
-            return False
-        low = name.lower()
-        return any(fnmatch.fnmatchcase(low, p.lower()) for p in self.name_patterns)
+        return _fits(name, self.name_patterns)
+
+    def matches_model(self, model: str | None) -> bool:
+        """Whether a Device Information model number (0x2A24) is this strap's (case-insensitive):
+        one of ``model_patterns``, or the profile's name when the file lists none."""
+        return _fits(model, self.model_patterns or (self.name,))
+
+
+def _fits(text: str | None, patterns: tuple[str, ...]) -> bool:
+    if not text:
+        return False
+    low = text.strip().lower()
+    return any(fnmatch.fnmatchcase(low, p.lower()) for p in patterns)
 
 
 def device_dirs() -> list[Path]:
@@ -112,8 +137,8 @@ def _strings(raw: dict, key: str, where: str) -> tuple[str, ...]:
 
 def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
     """Validate one decoded profile table."""
-    known = {"name", "manufacturer", "name_patterns", "services", "capabilities", "quirks",
-             "generic"}
+    known = {"name", "manufacturer", "name_patterns", "model_patterns", "services",
+             "capabilities", "quirks", "generic"}
     unknown = set(raw) - known
     if unknown:
         names = ", ".join(map(repr, sorted(unknown)))
@@ -130,6 +155,7 @@ def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
     patterns = _strings(raw, "name_patterns", source)
     if not patterns and not generic:
         raise DeviceProfileError(f"{source}: 'name_patterns' must list at least one pattern")
+    models = _strings(raw, "model_patterns", source)
     services = tuple(_uuid(s, source) for s in _strings(raw, "services", source))
     caps = raw.get("capabilities", {})
     if not isinstance(caps, dict):
@@ -154,16 +180,18 @@ def parse_profile(raw: dict, source: str, profile_id: str) -> DeviceProfile:
             raise DeviceProfileError(f"{source}: unknown quirk '{key}' "
                                      f"(known: {', '.join(_QUIRKS)})")
         if not isinstance(value, kind) or isinstance(value, bool):
-            what = "an integer" if kind is int else "a string"
+            what = "an integer" if kind is int else "a string" if kind is str else "a number"
             raise DeviceProfileError(f"{source}: quirks.{key} must be {what}")
-        if kind is int and value <= 0:
+        if kind is not str and not value > 0:
             raise DeviceProfileError(f"{source}: quirks.{key} must be positive")
     return DeviceProfile(
         id=profile_id, name=name, manufacturer=manufacturer, name_patterns=patterns,
         services=services,
         capabilities=Capabilities(**{k: caps[k] for k in _BOOL_CAPABILITIES if k in caps},
                                   **{k: tuple(caps.get(k, [])) for k in _RATE_CAPABILITIES}),
-        quirks=Quirks(**quirks), generic=generic, source=source)
+        quirks=Quirks(**{k: float(v) if _QUIRKS[k] is _NUMBER else v
+                         for k, v in quirks.items()}),
+        generic=generic, source=source, model_patterns=models)
 
 
 def load_profile(path: Path) -> DeviceProfile:
@@ -200,3 +228,32 @@ def match_profile(name: str | None, service_uuids: list[str] | tuple[str, ...] =
     if HEART_RATE_SERVICE in uuids:
         return next((p for p in profiles if p.generic), None)
     return None
+
+
+def identify_profile(model: str | None, name: str | None, services: list[str] | tuple[str, ...]
+                     | frozenset[str] = (), profiles: tuple[DeviceProfile, ...] | None = None
+                     ) -> DeviceProfile:
+    """The profile of a connected strap, from what it says about itself, most telling first:
+    its Device Information ``model`` number, then its ``name`` (advertised or GATT), then the
+    GATT ``services`` it offers (a profile whose services beyond the common ones, such as Polar
+    Measurement Data, are all there); else the generic profile.
+
+    Raises :class:`DeviceProfileError` when no profile matches and none is generic.
+    """
+    profiles = _installed_profiles() if profiles is None else profiles
+    specific = [p for p in profiles if not p.generic]
+    for p in specific:
+        if p.matches_model(model):
+            return p
+    for p in specific:
+        if p.matches_name(name):
+            return p
+    offered = {u.lower() for u in services}
+    for p in specific:
+        distinctive = set(p.services) - _COMMON_SERVICES
+        if distinctive and distinctive <= offered:
+            return p
+    generic = next((p for p in profiles if p.generic), None)
+    if generic is None:
+        raise DeviceProfileError("no device profile matches and none is generic")
+    return generic
