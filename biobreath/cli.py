@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder); an existing file is never overwritten")
     t.add_argument("--sim-resonance", type=float, default=5.5, metavar="BPM",
                    help="simulated person's resonance rate, breaths/min (default 5.5)")
+    t.add_argument("--sim-link", action="append", default=[], metavar="PROFILE",
+                   help="how the simulated or virtual strap's link behaves (repeat, or separate "
+                        "with commas): a delivery pattern, ideal (default), interval-30, "
+                        "interval-400, stalls, extra-rr or burst; and, with --source virtual, "
+                        "faults of real straps: split-advert, pair-required, silent-drop, "
+                        "pmd-stop, pmd-stall, small-mtu, battery-hidden, adapter-off")
     t.add_argument("--sim-seed", type=_seed, default=0, metavar="N",
                    help="random seed of the simulated person (default 0)")
     _add_view_args(t)
@@ -294,23 +300,28 @@ def _last_strap_file() -> Path:
     return default_session_dir().parent / "last-strap.txt"
 
 
-def _strap_targets(args) -> list[str]:
-    """The straps to use: --device, else the last strap used (real Bluetooth only)."""
+def _strap_targets(args) -> tuple[list[str], bool]:
+    """The straps to use and whether any other strap may stand in: --device (no stand-in: a
+    strap asked for by name must be found), else the last strap used (real Bluetooth only), which
+    another strap replaces when it is not around."""
     if args.device or args.source != "ble":
-        return list(args.device)
+        return list(args.device), False
     try:
         last = _last_strap_file().read_text(encoding="utf-8").strip()
     except OSError:
-        return []
-    return [last] if last else []
+        return [], False
+    return ([last], True) if last else ([], False)
 
 
 def _remember_strap(session) -> None:
+    """Remember the strap by its name: addresses differ between computers on macOS."""
     if session.source.kind == "ble" and session.primary:
+        info = next((d for d in session.source.devices if d.address == session.primary), None)
         try:
             f = _last_strap_file()
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(session.primary + "\n", encoding="utf-8")
+            f.write_text((info.name if info and info.name else session.primary) + "\n",
+                         encoding="utf-8")
         except OSError:
             pass  # remembering is a convenience; the session itself is recorded
 
@@ -359,6 +370,7 @@ def _run_session(args) -> int:
         from biobreath.sources.factory import (
             open_simulated_strap,
             open_strap_source,
+            sim_links,
             simulated_person,
         )
 
@@ -375,8 +387,12 @@ def _run_session(args) -> int:
         if args.source == "ble" and args.speed != 1.0:
             raise BiobreathError("--speed applies to simulated and virtual straps; a real strap "
                                  "beats in real time")
-        sim = simulated_person(args.sim_seed, args.sim_resonance)
-        targets = _strap_targets(args)
+        if args.source == "ble" and args.sim_link:
+            raise BiobreathError("--sim-link shapes the simulated and virtual straps' links; a "
+                                 "real strap has its own")
+        link, faults = sim_links(args.sim_link, virtual=args.source == "virtual")
+        sim = simulated_person(args.sim_seed, args.sim_resonance, link)
+        targets, fallback = _strap_targets(args)
 
         def make_session(protocol):
             pacer = Pacer(protocol)
@@ -384,7 +400,8 @@ def _run_session(args) -> int:
                 source = open_simulated_strap(sim, pacer)
             else:
                 source = open_strap_source(targets, virtual=args.source == "virtual",
-                                           sim_params=sim, pacer=pacer)
+                                           sim_params=sim, pacer=pacer, faults=faults,
+                                           fallback_to_any=fallback)
             recorder = RecordingListener(out or default_session_path())
             return Session(source, _session_clock(args), pacer, duration_s=args.duration,
                            listeners=[recorder])

@@ -137,6 +137,19 @@ class AccSamples:
 
 
 @dataclass(frozen=True, slots=True)
+class Timing:
+    """Whether a strap's beat times can be trusted changed: ``degraded`` when the beat timer's
+    uncertainty (``uncertainty_ms``, half the width of what the RR chain allows) is large or
+    notifications arrive ``lateness_ms`` late (a busy computer, a slow link)."""
+
+    t: float
+    degraded: bool
+    uncertainty_ms: float
+    lateness_ms: float
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """The session clock reached ``t`` (s) with no event from the source. The session makes
     these itself when a deadline (a breath's end) passes; they are recorded so that a replay
@@ -146,4 +159,5 @@ class Tick:
     device: str = ""
 
 
-Event = Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples | Tick
+Event = (Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples
+         | Timing | Tick)

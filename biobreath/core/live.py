@@ -6,6 +6,27 @@ heart rate, RMSSD over the last 60 s and, every 5 s of beat time, the coherence 
 are computed over judged beats only, artifacts left out. Buffers are fixed-size rings, so memory
 stays flat however long the session runs. The display may show the newest beats before they are
 judged (:meth:`LiveCore.recent`).
+
+**Breaks.** :meth:`LiveCore.flush` marks a break in the series: the session calls it when the link
+was lost and when the strap's beat chain broke (``Beat.gap``: RRs were lost, or the beat timer
+re-anchored). Across a break neither the RR sequence nor the time axis can be trusted to join up:
+beats are missing between the two sides, and after a re-anchor the new side's times may be off by
+up to a notification period against the old side's until the timer settles again. So:
+
+* RMSSD takes successive differences only between beats adjacent on the same side of a break, as
+  it already does only between adjacent normal beats (the Task Force definition: differences of
+  *successive* NN intervals). Differences from both sides of a break inside the 60 s window still
+  count: each is a valid pair, as those on both sides of an artifact are.
+* Coherence, a spectrum, needs one evenly resampled tachogram: splicing two segments whose
+  relative timing is unknown would put a step in it and leak power across the band. It is
+  computed over the beats since the last break only, and stays NaN, as at the start of a
+  session, until they cover ``min_coverage`` of its window (48 s of 64 s by default), rather than
+  bridging the break by interpolation.
+* The artifact detector restarts (:meth:`biobreath.core.artifacts.CausalDetector.flush`): its
+  windows never mix the two sides either.
+
+:attr:`LiveCore.segment_start` is the time of the first beat after the last break, for callers
+that analyse windows of their own (the breathing phase, for one).
 """
 
 from __future__ import annotations
@@ -101,6 +122,9 @@ class LiveCore:
         self.params = params
         cap = int(params.buffer_s * 220 / 60) + 16  # enough beats for buffer_s at 220 bpm
         self._t, self._rr, self._ok = _Ring(cap), _Ring(cap), _Ring(cap)
+        self._start = _Ring(cap)  # 1.0 for the first beat after a break (or ever)
+        self._after_break = True
+        self.segment_start = math.nan  # time (s) of the first beat since the last break
         self._detector = CausalDetector(params.artifacts, warmup_beats=params.warmup_beats)
         self._judged = 0
         self._n_art = 0
@@ -115,12 +139,18 @@ class LiveCore:
         self._t.push(t)
         self._rr.push(rr_ms)
         self._ok.push(1.0)  # provisional until judged
+        self._start.push(1.0 if self._after_break else 0.0)
+        if self._after_break:
+            self._after_break, self.segment_start = False, t
         # A zero RR from a faulty strap is judged (out of range) like any other nonsense value.
         return self._apply(self._detector.push(max(rr_ms, 1e-3)))
 
     def flush(self) -> list[BeatVerdict]:
-        """Judge the beats still waiting (at a link gap or the end): the series restarts."""
-        return self._apply(self._detector.flush())
+        """Judge the beats still waiting (at a break: a link gap, a broken beat chain, the end):
+        the series restarts, and nothing computed later spans the break (module docstring)."""
+        verdicts = self._apply(self._detector.flush())
+        self._after_break = True
+        return verdicts
 
     def _apply(self, verdicts: list[tuple[int, ArtifactKind]]) -> list[BeatVerdict]:
         p = self.params
@@ -162,10 +192,16 @@ class LiveCore:
 
     def _window(self, seconds: float, skip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`recent`, leaving out the newest ``skip`` beats."""
+        return self._window_breaks(seconds, skip)[:3]
+
+    def _window_breaks(self, seconds: float, skip: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_window` and, per beat, whether it is the first after a break."""
         n = max(0, min(self._t.n, self._t.data.size) - skip)
         t = self._t.last(n + skip)[:n]
         m = t >= (t[-1] - seconds) if t.size else np.zeros(0, bool)
-        return t[m], self._rr.last(n + skip)[:n][m], self._ok.last(n + skip)[:n][m] == 0.0
+        return (t[m], self._rr.last(n + skip)[:n][m], self._ok.last(n + skip)[:n][m] == 0.0,
+                self._start.last(n + skip)[:n][m] == 1.0)
 
     def breath_swing(self, t0: float, t1: float) -> float:
         """Peak-to-trough heart rate (bpm) over normal beats between ``t0`` and ``t1`` (s)."""
@@ -173,10 +209,15 @@ class LiveCore:
         return peak_to_trough(t[~art], 60000.0 / rr[~art], t0, t1)
 
     def _rmssd(self, skip: int) -> float:
-        t, rr, art = self._window(self.params.rmssd_window_s, skip)
-        # Successive differences only between two normal, adjacent beats.
-        return rmssd(rr, ~art[1:] & ~art[:-1]) if rr.size > 2 else math.nan
+        t, rr, art, first = self._window_breaks(self.params.rmssd_window_s, skip)
+        # Successive differences only between two normal beats adjacent on one side of a break.
+        return rmssd(rr, ~art[1:] & ~art[:-1] & ~first[1:]) if rr.size > 2 else math.nan
 
     def _coherence_at(self, t_end: float, skip: int) -> CoherenceResult:
-        t, rr, art = self._window(self.params.coherence.window_s + 5.0, skip)
-        return coherence(t[~art], rr[~art], t_end, self.params.coherence)
+        t, rr, art, first = self._window_breaks(self.params.coherence.window_s + 5.0, skip)
+        # Only the beats since the last break: too few of them give NaN, never a spliced series.
+        since = np.flatnonzero(first)
+        keep = ~art
+        if since.size:
+            keep[:since[-1]] = False
+        return coherence(t[keep], rr[keep], t_end, self.params.coherence)

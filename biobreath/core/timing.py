@@ -5,45 +5,76 @@ no timestamps; they arrive some time after the beats they report, and the strap'
 against the computer's. Summing the RRs gives every beat's time on a *chain* (strap seconds from an
 arbitrary origin) exactly, because the RRs are differences of the strap's tick counter. What is
 unknown is the *offset* that maps the chain onto the session clock: beat time = chain + offset.
+Beats are placed by the chain; the arrival clock only bounds the offset, through the lower
+envelope of the arrivals, so a notification that arrives late, or in a burst, never moves a beat.
 
-**Bounds.** Each notification (arrival ``a``, oldest beat at chain ``c_first``, newest at
-``c_last``) bounds the offset from both sides, from two facts of how straps send:
+**The send schedule.** A strap sends a notification every period ``P`` of its own clock (1 s for
+the straps we know), carrying the beats since the previous send. On the chain, send ``n`` happens
+at ``sigma_n = sigma_ref + (n - ref) P`` and notification ``n``'s beats lie in ``(sigma_{n-1},
+sigma_n]``, the beat before them at or before ``sigma_{n-1}``: exact constraints (up to
+``tolerance_s`` of tick rounding) with no arrival time in them. The pairs ``(sigma_ref, P)`` they
+leave form a convex polygon that shrinks as the beats wander through the send cycle. Arrivals
+narrow ``P`` further: sends ``k`` apart arrive ``k P`` apart up to the difference of two delays,
+so the quickest notification of the older and of the newer half of those kept bound ``P``.
+Sends are counted in arrival order (a notification can be lost, never overtaken).
 
-* a beat is reported no later than the notification carrying it is sent, at least
-  ``latency_min_s`` before it arrives: ``offset <= a - latency_min_s - c_last``;
-* every beat of a notification came after the previous notification was sent, which was at most
-  ``latency_max_s`` before that one arrived and at most one notification period (learned as the
-  median arrival gap) before this one was sent:
-  ``offset >= max(a_prev, a - period) - latency_max_s - c_first``.
+**The offset.** Notification ``n`` arrives at ``a_n = sigma_n + offset + d_n``, ``d_n`` its delay.
+Delays are never shorter than ``latency_min_s``, late ones are just longer, so the offset is the
+lower envelope ``min(a_n - sigma_n) - latency_min_s`` over the last ``history`` notifications
+(the best of those that left them is kept), each point loosened by ``drift_ppm`` of the chain time
+since it. A late notification lies above the envelope and changes nothing; only a quicker one
+moves it, so beats move only when the timer learns something, and by what it learns. Its own
+point bounds each notification's beats, which are therefore never placed after it arrived. The
+delay no notification escapes cannot be seen in the data and stays in the beat times as a
+constant: the part of the Bluetooth latency above ``latency_min_s``, and on a link that delivers
+only at connection events, the wait of the quickest notifications for theirs.
 
-The tightest bounds so far form an interval that shrinks as the moment of sending wanders through
-the heartbeat cycle; beats are placed at its middle. The clocks drift (tens of ppm), so the
-interval is widened by ``drift_ppm`` of the chain time that passes, and follows the drift for hours.
+**The link, learned.** ``a_n - sigma_n - envelope`` is each notification's *lateness*: zero for the
+quickest, up to the latency spread for the others, seconds in an event-loop stall or a frozen
+delivery. Its recent 95th percentile is the link's delay spread (``TimingQuality``). When the
+lateness settles on ``m`` levels ``I / m`` apart, the link delivers at connection events every
+``I`` (``P / I`` has denominator ``m``); the quickest level then waited between 0 and ``I / m``
+for its event, nothing tells how long, and beats are placed assuming half of it.
 
-**Lost RRs.** A gap in the arrivals (about two periods instead of one) means notifications were
-lost, and with them RRs: the chain is short by their sum, which is unknown but close to a whole
-number ``k`` of local RRs. The timer keeps one hypothesis (offset interval) per plausible ``k``,
-each the previous interval moved by ``k`` mean RRs and widened by ``fill_spread`` of them, and
-drops a hypothesis as soon as a later notification's bounds leave no room for it (by more than
-``tolerance_s``, which absorbs late arrival stamps). Beats are placed with the hypothesis whose
-``k`` is nearest the expected count (missed periods times the period over the RR), until the
-bounds rule it out. When no hypothesis is left (RRs lost without a gap in arrivals, a nonsense RR),
-the timer re-anchors on the most recent notifications whose bounds agree with each other.
-Beats placed after lost RRs or a re-anchoring are marked ``gap_before``.
+**Lost notifications and a broken chain.** A lost notification looks, when the next one arrives,
+exactly like a late one: late by about a period. Only the one after tells them apart: after a loss
+every notification stays late by whole periods, after a stall the next one is on time. So a
+notification over ``late_periods`` late is placed as late (the chain intact) and its constraints
+are held back; the timer counts ``k`` lost sends when the next one, not delivered together with it,
+is late by ``k`` whole periods too. If the lost sends could have carried no beat (a slow heart)
+the chain goes on; otherwise RRs were lost and the chain breaks: the schedule's position on the
+chain is learned anew (its period kept), narrowed to where the likeliest number of RRs of the
+recent mean length would put it, a guess the beats may still overrule. The chain also breaks when
+beats leave no room in the schedule (RRs a strap dropped from an overfull notification, a nonsense
+RR), or when the chain's period leaves the arrivals' (a break nobody saw, the schedule bent to fit
+it). The first beats after a break carry ``gap_before``: nothing may take differences across it.
+A loss is thus told one notification late, and the beats of the first notification after it are
+placed off by the RRs lost; a stall, delayed as long, moves nothing and breaks nothing.
 
-When the heart rate is close to one beat per notification period, the moment of sending stays
-at the same point of the heartbeat cycle, the bounds shrink slowly, and after a lost notification
-the count of lost beats can stay ambiguous for several seconds: that is where the largest errors
-come from. Against the project's strap emulator (10-60 ms latency, 20 ppm drift;
-``benchmarks/bench_ble.py``) the error is 13 ms median (mostly the part of the latency no
-notification reveals, nearly constant) and 28 ms p99 after the first 30 s, 77 ms p99 with 1 % of
-notifications lost. ``tests/test_timing.py`` checks such figures on its own synthetic strap.
+**Doubtful RRs.** Some straps (Garmin) now and then add a short RR that is no interval of the tick
+counter; a spurious detection splits a true interval in two short ones. RRs under ``min_rr_s``
+(250 ms, 240 bpm, beyond any adult heart) are left out of the chain (``PlacedBeats.in_chain``)
+unless a neighbour is short too and the two add up to a usual RR (a split); the other reading is
+kept aside and takes over, without a break, if later beats rule the first out.
+
+Against the project's strap emulator and its link profiles (:data:`biobreath.sim.emulator.
+LINK_PROFILES`), last 20 minutes of 30-minute runs (``benchmarks/bench_timing.py``): 8 ms median
+and 15 ms p99 on the ideal, stalled, frozen and Garmin-like links, where the replaced timer had
+p99s of 0.7-3.3 s and 35-75 re-anchors per 20 minutes; 15/22 ms at a 30 ms connection interval;
+66/91 ms at a 400 ms one (beats against each other: 15 ms p99), the unseen event wait; no
+re-anchor without RRs lost. ``tests/test_timing.py`` and ``tests/test_link_profiles.py`` check
+such bounds.
+
+Limits: a strap that sends at each beat rather than on a period breaks the schedule model (beats
+would be placed a good part of a period early); and when a strap drops RRs from overfull
+notifications every few seconds (about 190 bpm at 3 RRs a notification), the chain seldom settles
+between breaks and beats can be off by a third of an RR (110 ms median on the emulator; the
+replaced timer: 300 ms).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,52 +88,187 @@ from biobreath.events import TICKS_PER_S
 class TimingParams:
     """Assumptions of the beat timer; every default is the value shown.
 
-    latency_min_s: shortest time from a strap sending a notification to its arrival (0.005 s).
-    latency_max_s: longest such time, for the lower bound (0.1 s); later stamps are absorbed up
-        to ``tolerance_s``.
-    period_s: notification period assumed until ``period_window`` arrival gaps were seen (1.0 s).
-    period_window: arrival gaps whose median is the learned notification period (15).
+    latency_min_s: shortest time from a strap sending a notification to its arrival (0.005 s); the
+        envelope of arrivals, less this, is the offset.
+    min_rr_s: RRs shorter than this are left out of the chain as bogus (0.25 s = 240 bpm).
+    period_s: the notification period assumed, +/- a quarter, until arrivals show it (1 s).
+    period_range_s: the strap's notification period is looked for in this range (0.25-4 s).
+    tolerance_s: how far a beat may sit on the wrong side of a send, for tick rounding (0.004 s).
     drift_ppm: largest drift between strap and computer clocks (50 ppm).
-    tolerance_s: how far bounds may cross before a hypothesis is dropped (0.1 s).
-    fill_spread: how far a lost RR may differ from the mean of its neighbours, as a fraction (0.12).
-    max_hypotheses: hypotheses kept at once about lost beats (4).
-    history: notifications kept to re-anchor on (40).
+    history: notifications whose arrivals the envelope is taken over (600, ten minutes at 1 Hz).
+    late_periods: a notification later than this many periods may follow lost ones (0.5).
+    pending_max: late notifications held back before the link is taken as merely slower (10).
+    degraded_ms: placement uncertainty beyond which timing counts as degraded (50 ms).
+    late_ms: lateness beyond which timing counts as degraded (1000 ms).
     """
 
     latency_min_s: float = 0.005
-    latency_max_s: float = 0.1
+    min_rr_s: float = 0.25
     period_s: float = 1.0
-    period_window: int = 15
+    period_range_s: tuple[float, float] = (0.25, 4.0)
+    tolerance_s: float = 0.004
     drift_ppm: float = 50.0
-    tolerance_s: float = 0.1
-    fill_spread: float = 0.12
-    max_hypotheses: int = 4
-    history: int = 40
+    history: int = 600
+    late_periods: float = 0.5
+    pending_max: int = 10
+    degraded_ms: float = 50.0
+    late_ms: float = 1000.0
+
+    def __post_init__(self) -> None:
+        lo, hi = self.period_range_s
+        if not 0 < lo < hi:
+            raise ValueError(f"period_range_s must satisfy 0 < low < high, got {(lo, hi)}")
+        if self.history < 2 or self.pending_max < 1:
+            raise ValueError("history must be >= 2 and pending_max >= 1")
 
 
 @dataclass(frozen=True, slots=True)
 class PlacedBeats:
-    """Beat times (s, session clock) for one notification's RRs, and whether RRs were lost (or
-    the chain re-anchored) just before them."""
+    """Beat times (s, session clock) for one notification's RRs, oldest first, one per RR given.
+
+    ``in_chain`` is False for an RR left out of the chain (shorter than ``min_rr_s``): its time is
+    where the strap's RR would put it (the previous beat plus the RR) but no later beat depends on
+    it. ``gap_before``: the chain broke just before these beats (RRs were lost, or the chain had
+    to be re-anchored), so no successive difference or spectrum may span the break.
+    """
 
     times: np.ndarray
     gap_before: bool
+    in_chain: np.ndarray
 
 
-@dataclass(slots=True)
-class _Hypothesis:
-    lo: float       # lower bound of the offset (s)
-    hi: float       # upper bound of the offset (s)
-    log_weight: float  # log of its probability, up to a constant shared by all hypotheses
-    lost: bool      # it assumes beats were lost since the last placement
+@dataclass(frozen=True, slots=True)
+class TimingQuality:
+    """How much the latest beat times can be trusted, for the display ("timing degraded").
+
+    uncertainty_ms: half the width of the interval the send schedule leaves for the latest beats
+        (ms); large right after the start or a break, a few ms once settled. Not included: the
+        delay every notification has, which no data reveals (see the module docstring).
+    lateness_ms: how late the latest notification arrived beyond the quickest ones (ms); it moves
+        no beat, but the display shows beats that much later.
+    delay_spread_ms: 95th percentile of recent lateness (ms): the link's usual delay spread.
+    connection_interval_s: the Bluetooth connection interval when the arrivals show one (s), NaN
+        when they do not (short intervals vanish in the latency spread).
+    event_wait_ms: on such a link, how long the quickest notifications may have waited for their
+        connection event (ms, 0 otherwise): no data reveals it, so every beat time carries an
+        unknown constant error of up to half of it (beats are placed assuming half of it).
+    period_s: the strap's notification period (s, strap clock); NaN before the first beats.
+    reanchors: times the chain broke since the timer started.
+    degraded: ``uncertainty_ms`` > ``TimingParams.degraded_ms`` or ``lateness_ms`` >
+        ``TimingParams.late_ms``.
+    """
+
+    uncertainty_ms: float
+    lateness_ms: float
+    delay_spread_ms: float
+    connection_interval_s: float
+    event_wait_ms: float
+    period_s: float
+    reanchors: int
+    degraded: bool
 
 
-_PERIOD_MARGIN = 1.02  # a strap's timer can run a little late against the learned period
+@dataclass(frozen=True, slots=True)
+class _Note:
+    n: int                # number of the send that carried it
+    arrival: float        # s, session clock
+    first: float | None   # chain time (s) of its oldest beat in the chain; None: no beat
+    last: float | None    # chain time (s) of its newest beat
+    before: float | None  # chain time (s) of the beat before ``first`` (reported or lost)
+
+
 _MIN_STEP_S = 1.0 / TICKS_PER_S
-_RR_CONTEXT = 2        # RRs on each side of a gap whose mean stands for a lost RR
-_MIN_WIDTH_S = 0.005   # intervals narrower than this count as this wide when weighing evidence
-_UNEXPECTED_COUNT = 0.02  # prior probability of a lost-beat count off the expected ones
-_SAME_S = 0.002        # hypotheses whose bounds differ by less than this are one
+_SPREAD_NOTES = 120     # recent on-time notifications the delay spread is taken over
+_LEVEL_MIN_S = 0.015    # lateness levels closer than this are not told apart (latency spread)
+_LEVEL_SHARE = 0.15     # a lateness level holds at least this share of the notifications
+_MAX_VERTICES = 48      # the schedule polygon is simplified (outwards) beyond this
+_RR_CONTEXT = 8         # recent RRs whose mean stands for the RRs lost in a gap
+_FILL_SPREAD = 0.12     # how far the sum of j lost RRs may be from j mean RRs, as a fraction
+_PRIOR_NOTES = 16       # arrivals before their period is trusted to tell a bent chain
+_COUNT_NOTES = 8        # arrivals before lateness counts lost sends
+_WAIT_CHECK = 20        # notifications between looks at the lateness levels
+_FALLBACK_NOTES = 120   # notifications after which a guess across a gap is no longer doubted
+
+
+class _Schedule:
+    """The send schedule: every ``(sigma, P)`` still possible, a convex polygon.
+
+    ``sigma`` is the chain time (s) of send number ``ref``, ``P`` the period (s, strap clock);
+    send ``n`` happens at ``sigma + (n - ref) P``.
+    """
+
+    def __init__(self, ref: int, sigma: tuple[float, float], period: tuple[float, float]) -> None:
+        (x0, x1), (y0, y1) = sigma, period
+        self.ref = ref
+        self.v = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
+
+    def copy(self) -> _Schedule:
+        other = _Schedule.__new__(_Schedule)
+        other.ref, other.v = self.ref, self.v.copy()
+        return other
+
+    def recentre(self, ref: int) -> None:
+        """Keep ``ref`` near the newest send so the numbers stay small."""
+        self.v[:, 0] += (ref - self.ref) * self.v[:, 1]
+        self.ref = ref
+
+    def send(self, n: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """Earliest and latest possible chain time (s) of send(s) ``n``."""
+        s = self.v[:, 0] + np.multiply.outer(np.asarray(n, dtype=float) - self.ref, self.v[:, 1])
+        return s.min(axis=-1), s.max(axis=-1)
+
+    def period(self) -> tuple[float, float]:
+        """Shortest and longest possible period (s)."""
+        return float(self.v[:, 1].min()), float(self.v[:, 1].max())
+
+    def clip(self, n: int, bound: float, upper: bool) -> bool:
+        """Keep the pairs whose send ``n`` is at most (``upper``) or at least ``bound`` (s);
+        False, and nothing changed, when none is left."""
+        g = self.v[:, 0] + (n - self.ref) * self.v[:, 1] - bound   # > 0: after the bound
+        return self._cut(g if upper else -g)
+
+    def _cut(self, g: np.ndarray) -> bool:
+        """Keep the part where the linear function with vertex values ``g`` is <= 0."""
+        if np.all(g <= 0):
+            return True
+        if np.all(g > 0):
+            return False
+        out = []
+        k = len(self.v)
+        for i in range(k):
+            j = (i + 1) % k
+            if g[i] <= 0:
+                out.append(self.v[i])
+            if (g[i] <= 0) != (g[j] <= 0):
+                out.append(self.v[i] + g[i] / (g[i] - g[j]) * (self.v[j] - self.v[i]))
+        v = np.array(out)
+        if len(v) > _MAX_VERTICES:
+            v = _box(v)  # outwards: a simplified schedule only ever allows more
+        self.v = v
+        return True
+
+    def clip_period(self, bound: float, upper: bool) -> bool:
+        """Keep the pairs whose period is at most (``upper``) or at least ``bound`` (s)."""
+        g = self.v[:, 1] - bound
+        return self._cut(g if upper else -g)
+
+    def admit(self, note: _Note, tolerance: float) -> bool:
+        """Narrow by a notification's beats: after the send before it, not after its own; and
+        the beat before its first one (reported earlier, or lost) not after that send either."""
+        if note.first is None:
+            return True
+        trial = self.copy()
+        if not (trial.clip(note.n, note.last - tolerance, upper=False)
+                and trial.clip(note.n - 1, note.first + tolerance, upper=True)
+                and trial.clip(note.n - 1, note.before - tolerance, upper=False)):
+            return False
+        self.ref, self.v = trial.ref, trial.v
+        return True
+
+
+def _box(v: np.ndarray) -> np.ndarray:
+    (x0, y0), (x1, y1) = v.min(axis=0), v.max(axis=0)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
 
 
 class BeatTimer:
@@ -110,151 +276,529 @@ class BeatTimer:
 
     def __init__(self, params: TimingParams = TimingParams()) -> None:
         self.params = params
-        self._gaps: deque[float] = deque(maxlen=params.period_window)
+        self._min_rr_ticks = math.ceil(params.min_rr_s * TICKS_PER_S)
+        self.reanchors = 0
         self.reset()
 
     def reset(self) -> None:
-        """Forget the chain (after a reconnection the next RRs start a new one)."""
-        self._ticks: int | None = None  # chain position of the newest beat (ticks)
-        self._hyps: list[_Hypothesis] = []
-        self._points: deque[tuple[int, float, float]] = deque(maxlen=self.params.history)
-        self._recent_rr: deque[int] = deque(maxlen=_RR_CONTEXT)
-        self._prev_arrival: float | None = None
+        """Forget the chain and the count of sends (after a reconnection the next RRs start a new
+        chain, and the strap's send schedule must be found again)."""
+        h = self.params.history
+        self._ticks: int | None = None      # chain position of the newest beat (ticks)
+        self._n: int | None = None          # number of the newest send
+        # Every (sigma, P) the beats allow (exact), and that narrowed by the period the arrivals
+        # show (what the timer uses; the chain's alone when the two disagree).
+        self._chain: _Schedule | None = None
+        self._schedule: _Schedule | None = None
+        self._fallback: _Schedule | None = None  # the chain without a guess across a gap
+        self._disagree = False               # the chain's period is not the arrivals'
+        self._prior = self.params.period_range_s  # the period the arrivals show (s)
+        self._anchor_period: tuple[float, float] | None = None  # set: start a chain anew
+        self._gap = False                    # the chain broke; not yet told with a beat
+        self._fallback_age = 0
+        self._fallback_loose = (-1, 0.0)      # (send number, s) whose bounds it loosens
+        self._split_pending = 0               # a short RR that ended the last one, left out
+        self._arrivals = np.empty(h)         # arrival (s) of the notifications in the envelope
+        self._sends = np.empty(h, dtype=np.int64)  # ... and their send numbers (ring buffer)
+        self._kept = 0                       # notifications stored there
+        self._carried: tuple[int, float] | None = None  # best (send, arrival) that left it
+        self._pending: list[tuple[_Note, float]] = []  # late ones, and their lateness (s)
+        self._lateness: deque[float] = deque(maxlen=_SPREAD_NOTES)
+        self._latest_lateness = math.nan
+        self._envelope = math.inf            # min over notifications of arrival - send (s)
+        self._best: int | None = None        # send number of the notification that sets it
         self._last_time = -math.inf
+        self._recent_rr: deque[int] = deque(maxlen=_RR_CONTEXT)  # newest chain RRs (ticks)
+        self._event_wait = 0.0               # connection-event wait of the quickest (s)
+        self._wait_votes = 0                 # checks in a row that disagree with it
+
+    # --- what the timer knows ------------------------------------------------------------------
 
     @property
     def period_s(self) -> float:
-        """The notification period (s): the median arrival gap once enough were seen."""
-        if len(self._gaps) < self._gaps.maxlen:
-            return self.params.period_s
-        return statistics.median(self._gaps)
+        """The strap's notification period (s, strap clock), NaN before the first beats."""
+        if self._schedule is None:
+            return math.nan
+        return float(np.mean(self._schedule.period()))
 
     @property
-    def interval_s(self) -> float:
-        """Width (s) of the offset interval in use: the placement's remaining uncertainty."""
-        return self._best().hi - self._best().lo if self._hyps else math.inf
+    def offset_s(self) -> float:
+        """Session time minus chain time (s) at which beats are placed now."""
+        return self._envelope - self.params.latency_min_s - 0.5 * self._event_wait
+
+    @property
+    def uncertainty_s(self) -> float:
+        """Half the width (s) of the interval the schedule leaves for the newest send."""
+        if self._schedule is None or self._n is None:
+            return math.inf
+        lo, hi = self._schedule.send(self._n)
+        return 0.5 * float(hi - lo)
+
+    @property
+    def degraded(self) -> bool:
+        """Beat times are uncertain beyond ``degraded_ms``, or notifications arrive over
+        ``late_ms`` late."""
+        return self.quality.degraded
+
+    @property
+    def quality(self) -> TimingQuality:
+        """The current :class:`TimingQuality`."""
+        p = self.params
+        unc = self.uncertainty_s * 1e3
+        late = self._latest_lateness * 1e3
+        spread = self._spread() * 1e3 if self._lateness else math.nan
+        degraded = not unc <= p.degraded_ms or late > p.late_ms
+        levels = self._levels()
+        ci = levels[0] * levels[1] if levels else math.nan
+        return TimingQuality(unc, late, spread, ci, self._event_wait * 1e3, self.period_s,
+                             self.reanchors, degraded)
+
+    def _levels(self) -> tuple[int, float] | None:
+        """Number and spacing (s) of the lateness levels, when there are such.
+
+        A link that delivers only at connection events every ``I`` s, with the strap sending every
+        ``P``, makes ``m`` lateness levels ``I / m`` apart (``m`` the denominator of ``P / I``),
+        when their spacing stands out of the latency spread; the quickest level waited somewhere
+        between 0 and ``I / m`` for its event, and nothing tells where.
+        """
+        if len(self._lateness) < 30:
+            return None
+        x = np.sort(np.asarray(self._lateness))
+        groups = np.split(x, np.flatnonzero(np.diff(x) > _LEVEL_MIN_S) + 1)
+        levels = [g for g in groups if g.size >= _LEVEL_SHARE * x.size]
+        # Stalls and frozen deliveries scatter a few notifications anywhere: not levels.
+        if len(levels) < 2 or sum(g.size for g in levels) < 0.9 * x.size:
+            return None
+        centres = np.array([np.median(g) for g in levels])
+        width = max(float(np.ptp(g)) for g in levels)
+        spacing = np.diff(centres)
+        if spacing.min() < 3 * width or np.ptp(spacing) > 2 * max(width, 0.002):
+            return None
+        return len(levels), float(spacing.mean())
+
+    def _learn_event_wait(self) -> None:
+        """Follow the lateness levels' spacing, with hysteresis: it moves every beat."""
+        levels = self._levels()
+        seen = levels[1] if levels else 0.0
+        now = self._event_wait
+        if abs(seen - now) <= 0.1 * max(seen, now):
+            self._wait_votes = 0
+            return
+        self._wait_votes += 1
+        if self._wait_votes >= (3 if seen else 10):
+            self._event_wait, self._wait_votes = seen, 0
+
+    # --- placing -------------------------------------------------------------------------------
 
     def place(self, arrival: float, rr_ticks: Sequence[int]) -> PlacedBeats:
-        """Times (s) of the beats closing ``rr_ticks`` (oldest first) of a notification that
-        arrived at ``arrival`` (s, session clock)."""
-        p = self.params
-        prev = self._prev_arrival
-        period = self.period_s
-        missed = 0 if prev is None else max(0, round((arrival - prev) / period) - 1)
-        if prev is not None and arrival - prev < 1.5 * period:
-            self._gaps.append(arrival - prev)
-        self._prev_arrival = arrival
-        if len(rr_ticks) == 0:
-            return PlacedBeats(np.empty(0), False)
-        rr = np.asarray(rr_ticks, dtype=np.int64)
-        cum = np.cumsum(rr)
+        """Times (s) of the beats closing ``rr_ticks`` (1/1024 s, oldest first) of a notification
+        that arrived at ``arrival`` (s, session clock)."""
+        rr = np.asarray(rr_ticks, dtype=np.int64).reshape(-1)
+        doubtful = rr < self._min_rr_ticks
+        in_chain = ~doubtful
+        for i in np.flatnonzero(doubtful):
+            in_chain[i] = self._split(rr, i)
+        n = 0 if self._n is None else self._n + 1
+        if (rr.size and self._split_pending and self._fallback is not None
+                and self._fallback_loose[0] == n - 1 and self._split(
+                    np.array([self._split_pending, rr[0]]), 0, before=False)):
+            # The short RR that ended the last notification and this one's first add up to a
+            # usual RR: a split after all, as the other reading had it.
+            self._chain, self._fallback = self._fallback, None
+            self._narrow()
+            self._update_envelope()
+        self._split_pending = int(rr[-1]) if rr.size and doubtful[-1] and not in_chain[-1] else 0
+        if doubtful.any() and self._chain is not None:
+            # The other reading of the doubtful RRs stays possible until the beats rule it out:
+            # kept ones bogus after all, or left-out ones a real split. It shifts the schedule of
+            # the sends after them; this notification's own beats straddle the shift, so on that
+            # reading its bounds are loosened by it.
+            shift = float(np.sum(np.where(in_chain, rr, -rr)[doubtful])) / TICKS_PER_S
+            other = self._chain.copy()
+            other.v[:, 0] += shift
+            self._fallback, self._fallback_age = other, 0
+            self._fallback_loose = (n, abs(shift))
+        self._n = n
         base = 0 if self._ticks is None else self._ticks
-        ticks_last = base + int(cum[-1])
-        sent_before = arrival - period * _PERIOD_MARGIN
-        if prev is not None:
-            sent_before = max(sent_before, prev)
-        upper = arrival - p.latency_min_s - ticks_last / TICKS_PER_S
-        lower = min(sent_before - p.latency_max_s - (base + int(cum[0])) / TICKS_PER_S, upper)
-        gap = False
-        if self._ticks is None:
-            self._hyps = [_Hypothesis(lower, upper, 0.0, False)]
+        chain = base + np.cumsum(np.where(in_chain, rr, 0))
+        # A bogus RR sits where the strap puts it, but moves nothing after it.
+        where = np.where(in_chain, chain, chain + rr)
+        if in_chain.any():
+            kept = chain[in_chain]
+            before = kept[0] - rr[in_chain][0]
+            note = _Note(n, float(arrival), kept[0] / TICKS_PER_S, kept[-1] / TICKS_PER_S,
+                         before / TICKS_PER_S)
+            self._ticks = int(kept[-1])
+            self._recent_rr.extend(rr[in_chain].tolist())
         else:
-            self._age((ticks_last - self._ticks) / TICKS_PER_S)
-            for h in self._hyps:
-                h.lost = False
-            if missed:
-                self._branch(missed, rr)
-            survivors = [h for h in self._hyps if self._narrow(h, lower, upper)]
-            if survivors:
-                self._hyps = survivors
-                gap = self._best().lost
-            else:
-                gap = True
-                self._hyps = [self._reanchor(ticks_last, lower, upper)]
-        self._points.append((ticks_last, upper, lower))
-        self._ticks = ticks_last
-        self._recent_rr.extend(rr[-_RR_CONTEXT:].tolist())
-        best = self._best()
-        offset = min(0.5 * (best.lo + best.hi), best.hi)
-        times = (base + cum) / TICKS_PER_S + offset
+            note = _Note(n, float(arrival), None, None, None)
+        # A break found at a notification without beats is told with the next beat.
+        self._gap |= self._accept(note)
+        gap, self._gap = (self._gap, False) if in_chain.any() else (False, self._gap)
+        if rr.size == 0:
+            return PlacedBeats(np.empty(0), gap, in_chain)
+        times = where / TICKS_PER_S + self.offset_s
+        # Never after the notification arrived (only binds while the schedule is still loose),
+        # never before the previous beat.
+        times = np.maximum.accumulate(np.minimum(times, arrival - self.params.latency_min_s))
         if times[0] <= self._last_time:
-            # A beat never precedes the one before it, even when the offset moved a lot early on.
             times = times + (self._last_time + _MIN_STEP_S - times[0])
+        steps = np.diff(times)
+        if steps.size and steps.min() <= 0:
+            times = times[0] + np.r_[0.0, np.cumsum(np.maximum(steps, _MIN_STEP_S))]
         self._last_time = float(times[-1])
-        return PlacedBeats(times, gap)
+        return PlacedBeats(times, gap, in_chain)
 
-    def _best(self) -> _Hypothesis:
-        return max(self._hyps, key=lambda h: h.log_weight)
-
-    def _age(self, chain_s: float) -> None:
-        """Widen every interval by the drift the clocks may make over ``chain_s`` (s)."""
-        loosen = self.params.drift_ppm * 1e-6 * chain_s
-        for h in self._hyps:
-            h.lo -= loosen
-            h.hi += loosen
-
-    def _branch(self, missed: int, rr: np.ndarray) -> None:
-        """Split every hypothesis by the number of beats lost with ``missed`` notifications.
-
-        The lost stretch lasted about ``missed`` periods, so with a local RR ``r`` it held
-        ``floor(missed * period / r)`` beats, or one more with a probability equal to the
-        fractional part; other counts get a small probability for heart-rate changes.
-        """
-        p = self.params
-        context = list(self._recent_rr) + rr[:_RR_CONTEXT].tolist()
-        mean_rr = sum(context) / len(context) / TICKS_PER_S
-        expected = missed * self.period_s / mean_rr
-        k0 = math.floor(expected)
-        frac = expected - k0
-        prior = {k0 - 1: _UNEXPECTED_COUNT, k0: 1.0 - frac, k0 + 1: frac, k0 + 2: _UNEXPECTED_COUNT}
-        branched = []
-        for h in self._hyps:
-            for k, pk in prior.items():
-                if k < 0 or pk <= 0:
-                    continue
-                widen = p.fill_spread * k * mean_rr
-                branched.append(_Hypothesis(h.lo + k * mean_rr - widen, h.hi + k * mean_rr + widen,
-                                            h.log_weight + math.log(pk), k > 0))
-        merged: list[_Hypothesis] = []
-        for h in sorted(branched, key=lambda h: -h.log_weight):
-            # Two parents with different counts can land on the same interval: one hypothesis.
-            twin = next((m for m in merged
-                         if abs(m.lo - h.lo) < _SAME_S and abs(m.hi - h.hi) < _SAME_S), None)
-            if twin is None:
-                merged.append(h)
-            else:
-                twin.log_weight = float(np.logaddexp(twin.log_weight, h.log_weight))
-        self._hyps = merged[:p.max_hypotheses]
-
-    def _narrow(self, h: _Hypothesis, lower: float, upper: float) -> bool:
-        """Intersect ``h`` with a notification's bounds and weigh it by the share of its interval
-        that they leave (the evidence for ``h`` when the offset is uniform over its interval).
-        False when the bounds leave no room for it, beyond ``tolerance_s``."""
-        lo, hi = max(h.lo, lower), min(h.hi, upper)
-        width = max(h.hi - h.lo, _MIN_WIDTH_S)
-        if lo > hi + self.params.tolerance_s:
+    def _split(self, rr: np.ndarray, i: int, before: bool = True) -> bool:
+        """Whether the short RR ``rr[i]`` (ticks) is half of one interval split by a spurious
+        detection (a neighbour short too, the two together a usual RR), rather than a bogus RR
+        added on top of the true ones (its neighbours usual RRs). ``before``: the RR before it
+        may be its partner too."""
+        if len(self._recent_rr) < 3:
             return False
-        if lo > hi:
-            # Crossed within tolerance (a late stamp, or the wrong count of lost beats): keep the
-            # interval and count the crossing against the hypothesis.
-            h.log_weight += math.log(_MIN_WIDTH_S / width) - (lo - hi) / _MIN_WIDTH_S
-            return True
-        h.log_weight += math.log(max(hi - lo, _MIN_WIDTH_S) / width)
-        h.lo, h.hi = lo, hi
+        usual = float(np.median(self._recent_rr))
+        prev = rr[i - 1] if i > 0 else self._recent_rr[-1]
+        partners = ([float(prev)] if before else []) + (
+            [float(rr[i + 1])] if i + 1 < rr.size else [])
+        return any(x < 0.8 * usual and abs(x + rr[i] - usual) <= 0.2 * usual for x in partners)
+
+    def _accept(self, note: _Note) -> bool:
+        """Take in one notification; True when the chain broke just before it."""
+        p = self.params
+        if self._chain is None:
+            if note.first is None:
+                return False
+            self._chain = self._fresh(note, p.period_range_s)
+            self._schedule = self._chain.copy()
+            self._remember(note)
+            return False
+        late = self._late(note)
+        if not self._counting(note):
+            return self._add(note)
+        threshold = p.late_periods * self.period_s
+        if not self._pending:
+            if late > threshold:
+                self._hold(note, late)
+                return False
+            return self._add(note)
+        if late <= threshold:
+            # The late ones were late, nothing was lost.
+            return self._release(lost=False) | self._add(note)
+        prev, prev_late = self._pending[-1]
+        self._hold(note, late)
+        k, k_prev = self._whole(late), self._whole(prev_late)
+        if k >= k_prev >= 1 and note.arrival - prev.arrival >= threshold:
+            # Two in a row late by whole numbers of periods, and not delivered together (a
+            # frozen delivery releases its backlog at once): sends were lost.
+            return self._release(lost=True)
+        if len(self._pending) > p.pending_max:
+            lates = np.array([x for _, x in self._pending])
+            if np.ptp(lates) <= self._spread() + 0.1 * self.period_s:
+                # Steadily late, by no whole number of periods: the count or the chain is wrong
+                # beyond repair; start again from these notifications.
+                notes = [nt for nt, _ in self._pending]
+                self._pending = []
+                self._break(notes, forget=True)
+                return True
+            return self._release(lost=False)  # draining slowly: they were late
+        return False
+
+    def _hold(self, note: _Note, late: float) -> None:
+        """Hold back a late notification's constraints until it is known whether sends were
+        lost before it (its beats are placed meanwhile, as late)."""
+        self._pending.append((note, late))
+        self._latest_lateness = late
+
+    def _whole(self, late: float) -> int:
+        """How many whole periods ``late`` (s) is, when it is about a whole number >= 1 of
+        them (a lost send adds one period, and the delay spread); 0 otherwise."""
+        period = self.period_s
+        k = round(late / period)
+        if k >= 1 and -0.15 * period <= late - k * period <= self._spread() + 0.15 * period:
+            return k
+        return 0
+
+    def _release(self, lost: bool) -> bool:
+        """Take in the notifications held back; True when the chain broke.
+
+        ``lost``: from the first one late by whole periods on, they followed lost sends (as many
+        as those periods; the count only grows), those before were just late. The lost sends
+        may have carried no beat (slow heart): the chain goes on. Otherwise the newest run late
+        by the same number of periods starts a new chain; the ones between only keep their
+        arrivals (RRs were lost on both sides of them).
+        """
+        pending, self._pending = self._pending, []
+        if not lost:
+            gap = False
+            for note, _ in pending:
+                gap |= self._add(note)
+            return gap
+        ks = [self._whole(late) for _, late in pending]
+        first = next(i for i, k in enumerate(ks) if k >= 1)
+        for i in range(first + 1, len(ks)):
+            ks[i] = max(ks[i], ks[i - 1])
+        gap = False
+        for note, _ in pending[:first]:
+            gap |= self._add(note)
+        after = [(_Note(nt.n + k, nt.arrival, nt.first, nt.last, nt.before), k)
+                 for (nt, _), k in zip(pending[first:], ks[first:])]
+        k_last = ks[-1]
+        self._n += k_last
+        segment = [nt for nt, k in after if k == k_last]
+        between = [nt for nt, k in after if k != k_last]
+        if not between and all(self._implied(nt) for nt in segment):
+            for nt in segment:
+                self._admit(nt)
+                self._remember(nt)
+            return gap
+        old = self._schedule
+        if self._break(segment):
+            self._bridge(old, k_last)
+        for nt in between:
+            self._remember(nt)
         return True
 
-    def _reanchor(self, ticks: int, lower: float, upper: float) -> _Hypothesis:
-        """An interval from this notification and the run of recent ones that agree with it."""
+    def _bridge(self, old: _Schedule, k: int) -> None:
+        """Narrow a chain that lost RRs with ``k`` lost sends (0: RRs dropped from a notification
+        that had too many): it is the old chain shifted back by
+        the lost RRs' sum, about ``j`` recent mean RRs (within ``_FILL_SPREAD``), ``j`` the
+        likeliest count of beats in ``k`` periods that the new beats still allow. The chain as
+        the beats alone leave it is kept aside: if later beats rule the guess out, it takes over,
+        moving the beats since (the chain did not break again, the guess was wrong)."""
+        if not self._recent_rr:
+            return
+        rr = float(np.mean(self._recent_rr)) / TICKS_PER_S
+        ref = self._chain.ref
+        lo, hi = (float(x) for x in old.send(ref))
+        p_lo, p_hi = old.period()
+        expected = k * 0.5 * (p_lo + p_hi) / rr
+        below = math.floor(expected)
+        # As many beats as fit at the shortest RR into the lost periods (into one, for RRs a
+        # strap dropped from a full notification), at least as many as the longest leaves room
+        # for; the two counts around the expected one likeliest.
+        j_min = max(1, math.floor(k * p_lo / (rr * (1 + _FILL_SPREAD))))
+        j_max = math.floor(max(k, 1) * p_hi / (rr * (1 - _FILL_SPREAD))) + 1
+        best: tuple[float, _Schedule] | None = None
+        for j in range(j_min, j_max + 1):
+            prior = {below: 1.0 - (expected - below), below + 1: expected - below}.get(j, 0.0)
+            trial = self._chain.copy()
+            if (trial.clip(ref, lo - j * rr * (1 + _FILL_SPREAD), upper=False)
+                    and trial.clip(ref, hi - j * rr * (1 - _FILL_SPREAD), upper=True)
+                    and (best is None or max(prior, 0.02) > best[0])):
+                best = (max(prior, 0.02), trial)
+        if best is not None:
+            self._fallback, self._fallback_age = self._chain, 0
+            self._fallback_loose = (-1, 0.0)
+            self._chain = best[1]
+            self._narrow()
+            self._update_envelope()
+
+    def _implied(self, note: _Note) -> bool:
+        """The schedule already puts ``note``'s beats after the send before it and not after its
+        own, without narrowing (a loose schedule would just narrow, wrongly, to fit a broken
+        chain)."""
+        if note.first is None:
+            return True
+        tol = self.params.tolerance_s
+        return (float(self._schedule.send(note.n - 1)[1]) <= note.first + tol
+                and float(self._schedule.send(note.n)[0]) >= note.last - tol)
+
+    def _admit(self, note: _Note) -> bool:
+        """Narrow the chain by ``note``; on a guessed bridge, its alternative too, which takes
+        over when the guess is ruled out."""
+        tol = self.params.tolerance_s
+        fallback = self._fallback
+        if fallback is not None:
+            self._fallback_age += 1
+            n, loose = self._fallback_loose
+            if not fallback.admit(note, tol + (loose if note.n == n else 0.0)):
+                fallback = self._fallback = None
+            elif self._fallback_age > _FALLBACK_NOTES:
+                self._fallback = None
+        if self._chain.admit(note, tol):
+            return True
+        if fallback is not None:
+            self._chain, self._fallback = fallback, None
+            return True
+        return False
+
+    def _add(self, note: _Note) -> bool:
+        """Take in a notification on time; True when its beats broke the chain."""
+        if self._anchor_period is not None and note.first is not None:
+            # The chain broke at notifications without beats: this one starts the new chain.
+            self._chain, self._fallback = self._fresh(note, self._anchor_period), None
+            self._anchor_period = None
+            self._remember(note)
+            return False
+        late, unc, period = self._late(note), self._late_uncertainty(note), self.period_s
+        if self._admit(note):
+            self._remember(note)
+            if not self._disagree:
+                return False
+            # The chain's period has left the one the arrivals show: the chain broke unnoticed
+            # and bent to fit. Take the arrivals' period; if this one is late, sends were lost
+            # unnoticed too, and the send numbers of the arrivals kept cannot be trusted either.
+            if abs(late) + unc <= 0.35 * period:
+                self._break([note], period=self._prior)
+            else:
+                self._break([note], forget=True)
+            return True
+        # The beats left no room: RRs were lost (or a nonsense RR came). If the arrival is on
+        # time, no send was lost and all else holds (the strap dropped RRs it had no room for:
+        # bridge them as lost within one period); if not, send numbers are in doubt.
+        if abs(late) + unc <= 0.35 * period:
+            old = self._schedule
+            if self._break([note]):
+                self._bridge(old, 0)
+        else:
+            self._break([note], forget=True)
+        return True
+
+    def _break(self, notes: list[_Note], forget: bool = False,
+               period: tuple[float, float] | None = None) -> bool:
+        """The chain broke before ``notes``: a new schedule intercept from them alone (earlier
+        notifications would pull a loose schedule back onto the old chain); the period is kept.
+        The arrivals stay in the envelope (the send schedule on the session clock did not
+        change), unless ``forget``: when the count of sends itself is in doubt. ``period``: the
+        period's range (s) to start from instead. False when no notification had beats to
+        anchor on (the next one with beats will)."""
+        self.reanchors += 1
+        tol = self.params.tolerance_s
+        period = period or self._chain.period()
+        if forget:
+            period = self.params.period_range_s
+            self._kept, self._carried = 0, None
+            self._lateness.clear()
+        newest = next((nt for nt in reversed(notes) if nt.first is not None), None)
+        if newest is None:
+            self._anchor_period = period
+            for nt in notes:
+                self._remember(nt)
+            return False
+        chain = self._fresh(newest, period)
+        if not all(chain.admit(nt, tol) for nt in notes):
+            # The notes after the break disagree with the old period: look for it again.
+            chain = self._fresh(newest, self.params.period_range_s)
+            for nt in notes:
+                chain.admit(nt, tol)
+        self._chain, self._fallback, self._anchor_period = chain, None, None
+        for nt in notes:
+            self._remember(nt)
+        return True
+
+    def _fresh(self, note: _Note, period: tuple[float, float]) -> _Schedule:
+        """A schedule knowing only ``period`` and that send ``note.n`` followed its beats."""
+        tol = self.params.tolerance_s
+        s = _Schedule(note.n, (note.last - tol, note.last + period[1] + tol), period)
+        s.admit(note, tol)
+        return s
+
+    def _remember(self, note: _Note) -> None:
+        """Add a notification's arrival to the envelope, and update what depends on it."""
+        h = self.params.history
+        i = self._kept % h
+        if self._kept >= h:
+            self._carry(int(self._sends[i]), float(self._arrivals[i]))
+        self._arrivals[i], self._sends[i] = note.arrival, note.n
+        self._kept += 1
+        self._chain.recentre(note.n)
+        self._narrow()
+        self._update_envelope()
+        late = note.arrival - float(np.mean(self._schedule.send(note.n))) - self._envelope
+        self._latest_lateness = late
+        self._lateness.append(late)
+        if self._kept % _WAIT_CHECK == 0:
+            self._learn_event_wait()
+
+    def _narrow(self) -> None:
+        """The schedule in use: the chain's, narrowed to the period the arrivals show.
+
+        Sends ``n`` apart arrive ``n P`` apart, up to the difference of their delays, so the two
+        quickest notifications of the older and newer half of those kept bound ``P`` to within
+        twice their delay beyond the quickest over their distance (taken as the 7th quickest
+        delay, plus a margin), and the drift between the clocks. The chain alone pins ``P``
+        only as the beats wander through the send cycle, slowly when the heart beats about once
+        a period. When the two disagree (after 16 arrivals) the chain bent to fit a break
+        nobody noticed: ``_disagree``.
+        """
         p = self.params
-        lo, hi = lower, upper
-        kept = 0
-        for t_m, u_m, l_m in reversed(self._points):
-            age = p.drift_ppm * 1e-6 * (ticks - t_m) / TICKS_PER_S
-            l, h = max(lo, l_m - age), min(hi, u_m + age)
-            if l > h:
-                break
-            lo, hi = l, h
-            kept += 1
-        for _ in range(len(self._points) - kept):
-            self._points.popleft()
-        return _Hypothesis(lo, hi, 0.0, True)
+        self._schedule = self._chain.copy()
+        self._disagree = False
+        k = min(self._kept, p.history)
+        n, a = self._sends[:k].astype(float), self._arrivals[:k]
+        old = n <= 0.5 * (n.min() + n.max()) if k else n
+        if k < 4 or old.all():
+            period, slack = p.period_s, 0.25 * p.period_s
+        else:
+            period = p.period_s
+            for _ in range(2):  # the quickest depend a little on the slope they are taken along
+                r = a - period * n
+                i = np.flatnonzero(old)[np.argmin(r[old])]
+                j = np.flatnonzero(~old)[np.argmin(r[~old])]
+                period = (a[j] - a[i]) / (n[j] - n[i])
+            # The quickest of k/2 notifications is later than the (6/k)-quantile of the delays
+            # (the 7th quickest) only with a probability of about exp(-3); with few, take the
+            # median and more margin.
+            excess = a - a[i] - period * (n - n[i])
+            q = min(k // 2, 6)
+            margin = 0.02 if k >= _PRIOR_NOTES else 0.05
+            spread = float(np.partition(excess, q)[q] - excess.min()) + margin
+            slack = 2.0 * spread / (n[j] - n[i]) + p.drift_ppm * 1e-6 * period
+        narrowed = self._schedule.copy()
+        if (narrowed.clip_period(period - slack, upper=False)
+                and narrowed.clip_period(period + slack, upper=True)):
+            self._schedule = narrowed
+        elif k >= _PRIOR_NOTES:
+            self._disagree = True
+        if k >= _PRIOR_NOTES:
+            self._prior = (period - slack, period + slack)
+
+    def _carry(self, n: int, arrival: float) -> None:
+        """Keep the best of the arrivals that leave the history: aged by the drift, it still
+        bounds the offset, and dropping it could lift the envelope at once."""
+        c = self._carried
+        if c is None or self._key(n, arrival) < self._key(*c):
+            self._carried = (n, arrival)
+
+    def _key(self, n: int, arrival: float) -> float:
+        """What orders points of the envelope once aged: arrival - (1 + drift) send (s)."""
+        return arrival - (1.0 + self.params.drift_ppm * 1e-6) * float(
+            np.mean(self._schedule.send(n)))
+
+    def _update_envelope(self) -> None:
+        """The lower envelope of arrival - send over the notifications kept, each loosened by the
+        drift the clocks may make since."""
+        k = min(self._kept, self.params.history)
+        sends, arrivals = self._sends[:k], self._arrivals[:k]
+        if self._carried is not None:
+            sends = np.r_[sends, self._carried[0]]
+            arrivals = np.r_[arrivals, self._carried[1]]
+        lo, hi = self._schedule.send(sends)
+        sigma = 0.5 * (lo + hi)
+        now = float(np.mean(self._schedule.send(self._n)))
+        drift = self.params.drift_ppm * 1e-6 * np.maximum(now - sigma, 0.0)
+        points = arrivals - sigma + drift
+        i = int(np.argmin(points))
+        self._envelope, self._best = float(points[i]), int(sends[i])
+
+    def _late(self, note: _Note) -> float:
+        """How late (s) ``note`` arrived against the envelope, if its send number is right."""
+        lo, hi = self._schedule.send(note.n)
+        return note.arrival - 0.5 * float(lo + hi) - self._envelope
+
+    def _counting(self, note: _Note) -> bool:
+        """Lateness tells lost sends apart: it is known to a quarter period. Lateness compares
+        the arrival with the envelope's quickest notification, so only the period's uncertainty
+        over the sends between them counts, not where the schedule sits on the chain."""
+        return (min(self._kept, self.params.history) >= _COUNT_NOTES
+                and self._late_uncertainty(note) < 0.25 * self._schedule.period()[0])
+
+    def _late_uncertainty(self, note: _Note) -> float:
+        """How far (s) the lateness of ``note`` may be off for the period's uncertainty."""
+        if self._best is None:
+            return math.inf
+        p_lo, p_hi = self._schedule.period()
+        return 0.5 * abs(note.n - self._best) * (p_hi - p_lo)
+
+    def _spread(self) -> float:
+        return float(np.percentile(self._lateness, 95)) if self._lateness else 0.0

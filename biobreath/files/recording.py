@@ -92,6 +92,7 @@ from biobreath.events import (
     LinkState,
     Notification,
     Tick,
+    Timing,
     ticks_to_ms,
 )
 
@@ -1070,6 +1071,11 @@ def _check_event_value(kind: str, value: object) -> None:
     elif kind == "breath":
         if value is not None and not isinstance(value, dict):
             raise _Bad(f"breath value {_show(value)} is not an object")
+    elif kind == "timing":
+        if not (isinstance(value, dict) and type(value.get("degraded")) is bool):
+            raise _Bad(f"timing value {_show(value)} is not an object with 'degraded'")
+        for key in ("uncertainty_ms", "lateness_ms"):
+            _number(value.get(key), f"timing {key}", 0.0, math.inf)
 
 
 def read_session(path: str | Path) -> SessionData:
@@ -1187,6 +1193,9 @@ def read_events(data: SessionData) -> list[Event]:
             ev = Contact(t, value, dev)
         elif kind == "heart_rate":
             ev = HeartRate(t, value, dev)
+        elif kind == "timing":
+            ev = Timing(t, value["degraded"], float(value["uncertainty_ms"]),
+                        float(value["lateness_ms"]), dev)
         else:
             ev = Tick(t)
         items.append(("events", rid, seq, (t, 1, rid), ev))
@@ -1201,4 +1210,4 @@ def read_events(data: SessionData) -> list[Event]:
     return [x[4] for x in items] + [Tick(data.duration_s)]
 
 
-_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "tick"}
+_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "timing", "tick"}

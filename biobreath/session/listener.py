@@ -25,6 +25,7 @@ class StrapStatus:
     battery_pct: int | None = None
     contact: bool | None = None
     quality: SignalQuality = SignalQuality.UNKNOWN
+    timing_degraded: bool = False  # beat times uncertain (late or irregular notifications)
 
 
 @dataclass(frozen=True, slots=True)

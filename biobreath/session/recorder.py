@@ -22,6 +22,7 @@ from biobreath.events import (
     Link,
     Notification,
     Tick,
+    Timing,
 )
 from biobreath.files.recording import Recorder
 from biobreath.session.listener import BreathReport, SessionListener
@@ -88,6 +89,10 @@ class RecordingListener(SessionListener):
             rec.event(ev.t, "battery", ev.percent, device, seq)
         elif isinstance(ev, Link):
             rec.event(ev.t, f"link_{ev.state.value}", ev.detail or None, device, seq)
+        elif isinstance(ev, Timing):
+            rec.event(ev.t, "timing", {"degraded": ev.degraded,
+                                       "uncertainty_ms": ev.uncertainty_ms,
+                                       "lateness_ms": ev.lateness_ms}, device, seq)
         rec.maybe_commit()
 
     def on_idle(self) -> None:

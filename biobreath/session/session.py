@@ -33,6 +33,7 @@ from biobreath.events import (
     LinkState,
     SignalQuality,
     Tick,
+    Timing,
 )
 from biobreath.session.listener import BreathReport, SessionSummary, StrapStatus
 from biobreath.sources.base import BeatSource
@@ -221,12 +222,14 @@ class Session:
             s = self.straps[self.primary]
             window = self.live_params.coherence.window_s
             bt, rr, art = s.core.recent(window + 5.0, judged_only=True)
-            bt, rr = bt[~art], rr[~art]
+            # Only beats since the chain last broke: across a break their timing is unknown.
+            keep = ~art & ~(bt < s.core.segment_start)
+            bt, rr = bt[keep], rr[keep]
             m = (bt >= t0) & (bt < t1)
             hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
             phase = math.nan
             # Phase over the last 64 s of this pace only (at least two breaths of it).
-            start = max(t1 - window, self.pacer.segment(t0).t0)
+            start = max(t1 - window, self.pacer.segment(t0).t0, s.core.segment_start)
             if rate is not None and t1 - start >= 2 * 60.0 / rate:
                 grid = np.arange(start, t1, 0.25)
                 phase = hr_breathing_phase(bt, rr, grid, self.pacer.volume(grid), rate / 60.0,
@@ -262,6 +265,8 @@ class Session:
             self._update_quality(s)
         elif isinstance(ev, Battery):
             self._set_status(s, battery_pct=ev.percent)
+        elif isinstance(ev, Timing):
+            self._set_status(s, timing_degraded=ev.degraded)
         elif isinstance(ev, Link):
             if ev.state == LinkState.LOST:
                 self._gaps += 1

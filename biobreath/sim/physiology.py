@@ -80,6 +80,8 @@ class SimParams:
         latency_min_s, latency_max_s: Bluetooth latency, uniform between them (0.010-0.060 s).
         max_rr_per_notification: RRs a notification holds; older ones beyond it are lost (3).
         battery_percent: the battery level the strap reports (90 %).
+        link: how the radio delivers the notifications, a name from
+            :data:`biobreath.sim.emulator.LINK_PROFILES` ("ideal": the latency alone).
     """
 
     seed: int = 0
@@ -119,6 +121,7 @@ class SimParams:
     latency_max_s: float = 0.060
     max_rr_per_notification: int = 3
     battery_percent: int = 90
+    link: str = "ideal"
 
     def __post_init__(self) -> None:
         for name in ("fidelity", "ectopic_rate", "missed_rate", "extra_rate", "dropout_rate"):

@@ -39,7 +39,7 @@ class SimulatedStrap(BeatSource):
         self.chunk_s = chunk_s
         self.address = f"sim:{params.seed}"
         self.model = PhysiologyModel(params, pacer)
-        self.strap = StrapEmulator(params, contact=True)
+        self.strap = StrapEmulator(params, contact=True, link=params.link)
         self.decoder = HeartRateDecoder(device=self.address)
         self.last_chunk: SimChunk | None = None
         self._info = DeviceInfo(name="Simulated strap", address=self.address,

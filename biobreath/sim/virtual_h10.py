@@ -133,7 +133,8 @@ class _Person:
 
     def __init__(self, params: SimParams, pacer, chunk_s: float) -> None:
         self.model = PhysiologyModel(params, pacer)
-        self.strap = StrapEmulator(params, contact=None)  # an H10 never reports contact
+        # An H10 never reports contact.
+        self.strap = StrapEmulator(params, contact=None, link=params.link)
         self.chunk_s = chunk_s
         self.drift = 1.0 + params.clock_drift_ppm * 1e-6
         self.notes: deque[StrapNotification] = deque()

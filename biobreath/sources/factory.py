@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from biobreath.clock import Clock, ScaledClock
 from biobreath.core.pacer import Pacer
+from biobreath.errors import BiobreathError
 from biobreath.sources.base import BeatSource
 from biobreath.straps.ble import BleStrap
 from biobreath.straps.scan import ScanResult, scan
@@ -16,20 +17,23 @@ from biobreath.straps.scan import ScanResult, scan
 
 def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
                       sim_params=None, pacer: Pacer | None = None, outages=(),
-                      pmd: bool = True) -> BeatSource:
+                      pmd: bool = True, faults: Sequence[str] = (),
+                      fallback_to_any: bool = False) -> BeatSource:
     """The source for ``--source ble`` (``virtual=False``) or ``virtual``.
 
-    Real straps: ``devices`` are addresses or advertised names (empty: the first strap heard).
+    Real straps: ``devices`` are addresses or advertised names (empty: the first strap heard);
+    ``fallback_to_any``: when they are not around, use any strap heard (for a remembered strap).
     Virtual straps: see :func:`biobreath.sim.virtual_source.open_virtual_straps` (``sim_params``,
-    ``pacer`` and ``outages`` apply to them only). ``pmd``: stream raw ECG and ACC from straps
+    ``pacer``, ``outages`` and ``faults`` apply to them only; with no ``devices`` the source looks
+    for the first strap heard, as a real one does). ``pmd``: stream raw ECG and ACC from straps
     that have them (True).
     """
     if not virtual:
-        return BleStrap(devices, pmd=pmd)
+        return BleStrap(devices, pmd=pmd, fallback_to_any=fallback_to_any)
     from biobreath.sim.virtual_source import open_virtual_straps
 
     return open_virtual_straps(devices, sim_params=sim_params, pacer=pacer, outages=outages,
-                               pmd=pmd)
+                               pmd=pmd, faults=faults, targets=None if devices else [])
 
 
 def open_simulated_strap(sim_params, pacer: Pacer) -> BeatSource:
@@ -56,11 +60,38 @@ async def scan_straps(timeout_s: float, *, virtual: bool = False) -> list[ScanRe
         await strap.stop()
 
 
-def simulated_person(seed: int, resonance_bpm: float):
-    """The simulated person for ``--sim-seed`` and ``--sim-resonance`` (breaths/min)."""
+def simulated_person(seed: int, resonance_bpm: float, link: str = "ideal"):
+    """The simulated person for ``--sim-seed`` and ``--sim-resonance`` (breaths/min), whose
+    strap's notifications are delivered by the link pattern ``link``."""
     from biobreath.sim.physiology import SimParams
 
-    return SimParams(seed=seed, resonance_bpm=resonance_bpm)
+    return SimParams(seed=seed, resonance_bpm=resonance_bpm, link=link)
+
+
+def sim_links(names: Sequence[str], *, virtual: bool) -> tuple[str, tuple[str, ...]]:
+    """``--sim-link`` names (each may hold several, comma-separated) split into the one delivery
+    pattern of the strap's notifications and the faults of the virtual strap; one line for a name
+    that is unknown, a second delivery pattern, or a fault without the virtual strap."""
+    from biobreath.sim.emulator import LINK_PROFILES
+    from biobreath.sim.virtual_source import FAULTS
+
+    delivery, faults = [], []
+    for name in (n.strip() for text in names for n in text.split(",") if n.strip()):
+        if name in LINK_PROFILES:
+            delivery.append(name)
+        elif name in FAULTS:
+            if not virtual:
+                raise BiobreathError(f"--sim-link {name} is a fault of the virtual strap: use "
+                                     "--source virtual")
+            faults.append(name)
+        else:
+            raise BiobreathError(f"--sim-link: unknown {name!r}; delivery patterns: "
+                                 f"{', '.join(LINK_PROFILES)}; virtual-strap faults: "
+                                 f"{', '.join(FAULTS)}")
+    if len(set(delivery)) > 1:
+        raise BiobreathError(f"--sim-link: one delivery pattern at a time, not "
+                             f"{' and '.join(dict.fromkeys(delivery))}")
+    return (delivery[0] if delivery else "ideal"), tuple(dict.fromkeys(faults))
 
 
 def session_clock(speed: float | None, *, virtual_time: bool) -> Clock:

@@ -7,7 +7,7 @@ here: the GATT parser decodes them and the beat timer places each RR on the sess
 from __future__ import annotations
 
 from biobreath.core.timing import BeatTimer, TimingParams
-from biobreath.events import Beat, Contact, Event, HeartRate, Notification
+from biobreath.events import Beat, Contact, Event, HeartRate, Notification, Timing
 from biobreath.straps.gatt import parse_heart_rate_measurement
 
 
@@ -18,10 +18,12 @@ class HeartRateDecoder:
         self.device = device
         self.timer = BeatTimer(timing)
         self._contact: bool | None | str = "unset"
+        self._degraded = True  # unsettled until the timer first settles: no alarm at the start
 
     def reset(self) -> None:
         """Call after a reconnection: RRs lost in the gap must not be bridged."""
         self.timer.reset()
+        self._degraded = True
 
     def decode(self, arrival: float, payload: bytes) -> list[Event]:
         """Events for one notification that arrived at ``arrival`` (s).
@@ -37,6 +39,16 @@ class HeartRateDecoder:
             self._contact = m.contact
             out.append(Contact(arrival, m.contact, dev))
         placed = self.timer.place(arrival, m.rr_ticks)
-        out.extend(Beat(float(t), int(r), arrival, dev, gap=placed.gap_before and k == 0)
-                   for k, (t, r) in enumerate(zip(placed.times, m.rr_ticks)))
+        first = True
+        for t, r, kept in zip(placed.times, m.rr_ticks, placed.in_chain):
+            # An RR the timer left out of the chain (a bogus short one) makes no beat; its raw
+            # bytes stay in the Notification, and so in the recording.
+            if kept:
+                out.append(Beat(float(t), int(r), arrival, dev, gap=placed.gap_before and first))
+                first = False
+        quality = self.timer.quality
+        if quality.degraded != self._degraded:
+            self._degraded = quality.degraded
+            out.append(Timing(arrival, quality.degraded, quality.uncertainty_ms,
+                              quality.lateness_ms, dev))
         return out

@@ -17,6 +17,7 @@ class HeadlessPrinter(SessionListener):
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self._header = False
+        self._status: dict[str, StrapStatus] = {}
 
     def on_breath(self, r: BreathReport) -> None:
         if not self._header:
@@ -32,9 +33,16 @@ class HeadlessPrinter(SessionListener):
               file=self.out, flush=True)
 
     def on_status(self, s: StrapStatus) -> None:
-        if s.link.value in ("lost", "reconnected"):
-            print(f"# strap {one_line(s.name or s.device)}: link {s.link.value}", file=self.out,
-                  flush=True)
+        name = one_line(s.name or s.device)
+        before = self._status.get(s.device)
+        self._status[s.device] = s
+        if s.link.value in ("lost", "reconnected") and (before is None or before.link != s.link):
+            print(f"# strap {name}: link {s.link.value}", file=self.out, flush=True)
+        if before is not None and before.timing_degraded != s.timing_degraded:
+            print(f"# strap {name}: " + ("beat timing degraded: notifications arrive late or "
+                                         "irregularly, beat times are uncertain"
+                                         if s.timing_degraded else "beat timing good again"),
+                  file=self.out, flush=True)
 
     def on_end(self, s: SessionSummary) -> None:
         for line in summary_lines(s):

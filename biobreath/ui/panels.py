@@ -516,7 +516,11 @@ class StrapPanel(Panel):
         contact = {True: ("skin contact", LEVEL["high"]), False: ("no skin contact", LEVEL["low"]),
                    None: ("contact not reported", MUTED)}[status.contact]
         set_text(self.contact_label, _dotted(*contact))
-        set_text(self.quality_label, _dotted(*QUALITY[status.quality]))
+        quality = QUALITY[status.quality]
+        if status.timing_degraded and status.quality is SignalQuality.GOOD:
+            # Good beats, but they arrive late or irregularly: their times are uncertain.
+            quality = ("signal good, timing degraded", LEVEL["medium"])
+        set_text(self.quality_label, _dotted(*quality))
 
     def show_beats(self, state: LiveState | None) -> None:
         """Show how many of ``state``'s beats were artifacts; None: nothing (a new session)."""
