@@ -376,7 +376,10 @@ def test_open_strap_source_kinds():
     assert not hasattr(real, "peripherals")
     virtual = open_strap_source(virtual=True, sim_params=SimParams(seed=9))
     assert virtual.kind == "virtual" and len(virtual.peripherals) == 1
-    assert virtual.targets == (virtual.peripherals[0].address,)
+    # No --device: it looks for the first strap heard, as a real one is found.
+    assert virtual.targets == ()
+    named = open_strap_source(["11111111"], virtual=True, sim_params=SimParams(seed=9))
+    assert named.targets == (named.peripherals[0].address,)
     assert virtual.metadata()["virtual_straps"][0]["seed"] == 9
 
 

@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 import asyncio
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -337,11 +338,13 @@ def test_shared_wording():
     assert [clock_text(t) for t in (-3, 59.9, 600, 3725)] == ["0:00", "0:59", "10:00", "1:02:05"]
     assert num(math.nan, ".1f") == "-" and num(2.25, "+.1f") == "+2.2"
     assert summary_lines(SUMMARY) == [
-        "session 1:35: 105 beats, 1 artifact",
+        "session 1:35: 105 beats, 1 artifact (live detector)",
         "mean HR 67.4 bpm, RMSSD - ms, HR swing per breath 15.7 bpm",
         "coherence: too short (it needs about a minute)",
         "recorded to /tmp/s.sqlite",
     ]
+    hostile = dataclasses.replace(SUMMARY, path="/tmp/x\n# fake\x1b[2J")
+    assert summary_lines(hostile)[-1] == "recorded to /tmp/x\\n# fake\\x1b[2J"
 
 
 def test_news_follows_the_primary_strap_only():

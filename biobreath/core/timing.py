@@ -174,7 +174,8 @@ class _Note:
     arrival: float        # s, session clock
     first: float | None   # chain time (s) of its oldest beat in the chain; None: no beat
     last: float | None    # chain time (s) of its newest beat
-    before: float | None  # chain time (s) of the beat before ``first`` (reported or lost)
+    before: float | None  # chain time (s) of the beat before ``first`` (reported or lost);
+    #                       None: the chain's first beats, that beat maybe the strap's first
 
 
 _MIN_STEP_S = 1.0 / TICKS_PER_S
@@ -254,13 +255,16 @@ class _Schedule:
 
     def admit(self, note: _Note, tolerance: float) -> bool:
         """Narrow by a notification's beats: after the send before it, not after its own; and
-        the beat before its first one (reported earlier, or lost) not after that send either."""
+        the beat before its first one (reported earlier, or lost) not after that send either
+        (unless it is unknown: a strap's first detection closes no RR, so it may come after the
+        send before the notification carrying the RR it opens)."""
         if note.first is None:
             return True
         trial = self.copy()
         if not (trial.clip(note.n, note.last - tolerance, upper=False)
                 and trial.clip(note.n - 1, note.first + tolerance, upper=True)
-                and trial.clip(note.n - 1, note.before - tolerance, upper=False)):
+                and (note.before is None
+                     or trial.clip(note.n - 1, note.before - tolerance, upper=False))):
             return False
         self.ref, self.v = trial.ref, trial.v
         return True
@@ -425,9 +429,11 @@ class BeatTimer:
         where = np.where(in_chain, chain, chain + rr)
         if in_chain.any():
             kept = chain[in_chain]
-            before = kept[0] - rr[in_chain][0]
+            # The beat before the chain's first one may be the strap's first detection, which
+            # closed no RR and so was reported in no send: nothing bounds it.
+            before = None if self._ticks is None else (kept[0] - rr[in_chain][0]) / TICKS_PER_S
             note = _Note(n, float(arrival), kept[0] / TICKS_PER_S, kept[-1] / TICKS_PER_S,
-                         before / TICKS_PER_S)
+                         before)
             self._ticks = int(kept[-1])
             self._recent_rr.extend(rr[in_chain].tolist())
         else:
