@@ -7,7 +7,6 @@ input or the machine, 2 for a malformed command line); never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import math
@@ -280,6 +279,8 @@ def _report(args, result, plot: Path | None) -> None:
 
 
 def _scan(args) -> int:
+    import asyncio
+
     from biobreath.sources.factory import scan_straps
 
     found = asyncio.run(scan_straps(args.timeout, virtual=args.virtual))
@@ -427,6 +428,8 @@ def _session_clock(args):
 
 
 def _run_headless(make_session, protocol, args) -> int:
+    import asyncio
+
     from biobreath.ui.headless import HeadlessPrinter
 
     caught: list[int] = []

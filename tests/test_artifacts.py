@@ -19,6 +19,9 @@ from biobreath.core.artifacts import (
     ArtifactKind,
     ArtifactParams,
     CausalDetector,
+    _detect,
+    _pchip_at,
+    _rolling_quantiles,
     apply_verdicts,
     correct,
     detect,
@@ -163,6 +166,61 @@ def test_kinds_match_the_injected_artifacts(clean_long):
     ectopic = [s for n, s in zip(injected.kinds, injected.spans) if n == "ectopic"]
     both = [kinds[a] != K.NONE and kinds[b] != K.NONE for a, b in ectopic]
     assert np.mean(both) > 0.8
+
+
+# ---- the fast paths against plain references ---------------------------------------------------
+
+def quantiles_per_window(x: np.ndarray, window: int, qs: tuple[float, ...]) -> np.ndarray:
+    """np.quantile over each centred window, truncated at the ends, one window at a time."""
+    half = window // 2
+    return np.array([np.quantile(x[max(0, i - half):i + half + 1], qs)
+                     for i in range(x.size)]).T.reshape(len(qs), x.size)
+
+
+@pytest.mark.parametrize("window", [3, 11, 91])
+@pytest.mark.parametrize("n", [1, 2, 10, 90, 91, 92, 1500])
+def test_rolling_quantiles_equal_np_quantile_per_window_bit_for_bit(window, n):
+    rng = np.random.default_rng(n + window)
+    for x in (rng.normal(0.0, 30.0, n),
+              np.round(np.abs(rng.normal(0.0, 30.0, n))),       # ties (whole ms)
+              np.full(n, 800.0)):
+        for qs in ((0.25, 0.75), (0.5,), (0.0, 0.1, 0.9, 1.0)):
+            np.testing.assert_array_equal(_rolling_quantiles(x, window, qs),
+                                          quantiles_per_window(x, window, qs))
+
+
+def test_correction_passes_reuse_windows_without_changing_a_bit(clean_long):
+    # Passes after the first copy the quantiles of windows the previous pass left unchanged; the
+    # series, thresholds and verdicts must equal those of a detection from scratch.
+    injected = inject(clean_long, 0.05, seed=12)
+    current = injected.rr
+    verdict, series = _detect(current, ArtifactParams(), None, None)
+    passes = 0
+    while verdict.n_artifacts and passes < 5:
+        step = apply_verdicts(current, verdict.kinds)
+        reused, reused_series = _detect(step.rr_ms, ArtifactParams(), series, step.origin)
+        fresh, fresh_series = _detect(step.rr_ms, ArtifactParams(), None, None)
+        for name in ("drr_q", "med_q", "mrr_q"):
+            np.testing.assert_array_equal(getattr(reused_series, name),
+                                          getattr(fresh_series, name))
+        np.testing.assert_array_equal(reused.kinds, fresh.kinds)
+        current, verdict, series = step.rr_ms, reused, reused_series
+        passes += 1
+    assert passes >= 2
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 200])
+def test_pchip_fill_equals_scipys_pchip_bit_for_bit(n):
+    from scipy.interpolate import PchipInterpolator
+
+    rng = np.random.default_rng(n)
+    for trial in range(10):
+        x = np.cumsum(rng.uniform(0.3, 1.5, n))
+        y = (np.round(rng.normal(900.0, 40.0, n)) if trial % 2
+             else 900.0 + np.cumsum(rng.normal(0.0, 20.0, n)))
+        xq = np.concatenate((np.sort(rng.uniform(x[0] - 1.0, x[-1] + 1.0, 60)), x))
+        np.testing.assert_array_equal(_pchip_at(x, y, xq),
+                                      PchipInterpolator(x, y, extrapolate=False)(xq))
 
 
 # ---- worked small cases ----------------------------------------------------------------------

@@ -31,8 +31,10 @@ def _beats(rr_fn, seconds=120.0, start=0.0):
 def _reference(beat_t, rr, t_end, p=CoherenceParams()):
     """Straightforward re-computation with scipy's periodogram and explicit loops.
 
-    Returns the coherence ratio, the peak frequency (Hz), the peak's power and the total power
-    (ms²).
+    The peak is the highest bin of 0.04-0.26 Hz above the bin below it and not below the bin
+    above it; powers integrate the PSD as constant over each bin ``[f - df/2, f + df/2)``, taking
+    the part of each bin inside the band. Returns the coherence ratio, the peak frequency (Hz),
+    the peak's power and the total power (ms²).
     """
     m = (beat_t >= t_end - p.window_s) & (beat_t <= t_end)
     grid = np.arange(max(t_end - p.window_s, beat_t[m][0]), min(t_end, beat_t[m][-1]),
@@ -40,10 +42,16 @@ def _reference(beat_t, rr, t_end, p=CoherenceParams()):
     x = CubicSpline(beat_t[m], rr[m])(grid)
     f, pxx = periodogram(x, fs=p.resample_hz, window="hann", nfft=p.nfft, detrend="linear")
     df = f[1] - f[0]
-    best = max((i for i in range(len(f)) if 0.04 <= f[i] <= 0.26), key=lambda i: pxx[i])
-    total = sum(pxx[i] * df for i in range(len(f)) if 0.0033 <= f[i] <= 0.4)
-    peak = sum(pxx[i] * df for i in range(len(f))
-               if 0.0033 <= f[i] <= 0.4 and abs(f[i] - f[best]) <= 0.015 + 1e-12)
+    band = [i for i in range(len(f)) if 0.04 <= f[i] <= 0.26]
+    peaks = [i for i in band if pxx[i] > pxx[i - 1] and pxx[i] >= pxx[i + 1]]
+    best = max(peaks or band, key=lambda i: pxx[i])
+
+    def power(lo, hi):
+        return sum(pxx[i] * max(0.0, min(hi, f[i] + df / 2) - max(lo, f[i] - df / 2))
+                   for i in range(len(f)))
+
+    total = power(0.0033, 0.4)
+    peak = power(f[best] - 0.015, f[best] + 0.015)
     return peak / (total - peak), f[best], peak, total
 
 

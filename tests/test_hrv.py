@@ -199,9 +199,60 @@ def test_welch_averages_256_s_segments(overlap: float) -> None:
     t = np.cumsum(rr) / 1000.0
     grid = t[0] + np.arange(int((t[-1] - t[0]) * 4) + 1) / 4.0
     x = interpolate.CubicSpline(t, rr)(grid)
+    # Each segment's own mean removed before its window: scipy's default detrend="constant".
     _, psd = signal.welch(x - x.mean(), fs=4.0, window="hann", nperseg=1024,
-                          noverlap=int(1024 * overlap), nfft=1024, detrend=False)
-    np.testing.assert_allclose(f.psd_ms2_hz, psd)
+                          noverlap=int(1024 * overlap), nfft=1024, detrend="constant")
+    np.testing.assert_allclose(f.psd_ms2_hz, psd, rtol=1e-9, atol=1e-12)
+    assert f.parameters.welch_segment_detrend == "constant"
+    # "none" keeps only the whole record's mean removal (the estimate before this convention).
+    _, plain = signal.welch(x - x.mean(), fs=4.0, window="hann", nperseg=1024,
+                            noverlap=int(1024 * overlap), nfft=1024, detrend=False)
+    np.testing.assert_allclose(
+        hrv.frequency_domain(rr, welch_overlap=overlap, welch_segment_detrend="none").psd_ms2_hz,
+        plain, rtol=1e-9, atol=1e-12)
+
+
+def sixty_minutes_with_drift(seed: int = 23) -> np.ndarray:
+    """A 60-minute tachogram (ms): VLF, LF and HF waves, jitter, and a slow random drift of the
+    heart rate (a random walk smoothed over about a minute, SD 7 ms), as in a resting hour."""
+    rng = np.random.default_rng(seed)
+    rr = tachogram(3600.0, [(25.0, 0.1), (15.0, 0.25), (20.0, 0.02)], jitter_ms=8.0, seed=seed)
+    drift = np.convolve(np.cumsum(rng.normal(0.0, 0.3, rr.size)), np.ones(60) / 60, "same")
+    return rr + drift - drift.mean()
+
+
+def test_vlf_of_a_60_minute_record_agrees_with_scipy_welch_detrending_each_segment() -> None:
+    # A peer with the same convention, written out here: scipy.signal.welch with its default
+    # detrend="constant" (each 256 s segment's mean removed) on the same spline tachogram, summed
+    # over 0 <= f < 0.04 Hz.
+    rr = sixty_minutes_with_drift()
+    f = hrv.frequency_domain(rr)
+    t = np.cumsum(rr) / 1000.0
+    grid = t[0] + np.arange(int((t[-1] - t[0]) * 4) + 1) / 4.0
+    x = interpolate.CubicSpline(t, rr)(grid)
+    freq, psd = signal.welch(x, fs=4.0, window="hann", nperseg=1024, noverlap=512, nfft=1024,
+                             detrend="constant")
+    band = (freq >= 0.0) & (freq < 0.04)
+    assert f.vlf_ms2 == pytest.approx(psd[band].sum() * (freq[1] - freq[0]), rel=1e-9)
+    # The 0 Hz bin is now a negligible part of VLF; with the record's mean removed only, the
+    # segments' offsets from it filled that bin (11 % of VLF here) and VLF came out 20 % higher.
+    assert psd[0] * (freq[1] - freq[0]) < 0.01 * f.vlf_ms2
+    plain = hrv.frequency_domain(rr, welch_segment_detrend="none")
+    assert plain.psd_ms2_hz[0] / 256 > 0.08 * plain.vlf_ms2
+    assert plain.vlf_ms2 > 1.1 * f.vlf_ms2
+    # LF and HF hardly move: the segment means only ever reached the lowest bins.
+    assert plain.lf_ms2 == pytest.approx(f.lf_ms2, rel=0.01)
+    assert plain.hf_ms2 == pytest.approx(f.hf_ms2, rel=1e-3)
+
+
+def test_one_segment_records_are_unchanged_by_the_segment_detrending() -> None:
+    # Up to 256 s the record is one segment, whose mean is the record's: Kubios's figures hold.
+    rr = systole_rr()
+    a = hrv.frequency_domain(rr)
+    b = hrv.frequency_domain(rr, welch_segment_detrend="none")
+    np.testing.assert_allclose(a.psd_ms2_hz, b.psd_ms2_hz, rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError):
+        hrv.frequency_domain(rr, welch_segment_detrend="linear")  # type: ignore[arg-type]
 
 
 def test_smoothness_priors_removes_vlf_but_keeps_lf() -> None:
@@ -218,20 +269,22 @@ def test_smoothness_priors_removes_vlf_but_keeps_lf() -> None:
 def test_linear_detrending_removes_a_ramp() -> None:
     rr = tachogram(600.0, [(30.0, 0.1)], jitter_ms=5.0, seed=6)
     ramp = rr + np.linspace(0.0, 150.0, rr.size)
-    assert hrv.frequency_domain(ramp).vlf_ms2 > 100.0
+    # Each 256 s segment's mean is removed, but the ramp inside each (64 ms) stays in VLF.
+    assert hrv.frequency_domain(ramp).vlf_ms2 > 50.0
     assert hrv.frequency_domain(ramp, detrend="linear").vlf_ms2 < 10.0
 
 
 def test_band_powers_shares_and_normalised_units_equal_scipy_welch_integrated() -> None:
     rr = tachogram(600.0, [(30.0, 0.1), (20.0, 0.25)], jitter_ms=5.0)
     f = hrv.frequency_domain(rr)
-    # Independently: scipy's Welch PSD of the tachogram resampled here, summed over each band's
-    # bins (lo <= f < hi) times the bin width; total power is that sum over 0-0.4 Hz.
+    # Independently: scipy's Welch PSD of the tachogram resampled here (each segment's mean
+    # removed), summed over each band's bins (lo <= f < hi) times the bin width; total power is
+    # that sum over 0-0.4 Hz.
     t = np.cumsum(rr) / 1000.0
     grid = t[0] + np.arange(int((t[-1] - t[0]) * 4) + 1) / 4.0
     x = interpolate.CubicSpline(t, rr)(grid)
     freq, psd = signal.welch(x - x.mean(), fs=4.0, window="hann", nperseg=1024, noverlap=512,
-                             nfft=1024, detrend=False)
+                             nfft=1024, detrend="constant")
 
     def power(lo: float, hi: float) -> float:
         return float(psd[(freq >= lo) & (freq < hi)].sum() * (freq[1] - freq[0]))
@@ -295,6 +348,67 @@ def test_sample_entropy_equals_the_pairwise_count(quantised: bool) -> None:
     else:
         result = hrv.nonlinear(rr)
     assert result.sampen == pytest.approx(brute_force_sampen(rr, 2, r), rel=1e-12)
+
+
+def brute_force_counts(x: np.ndarray, m: int, r: float) -> tuple[int, int]:
+    """(A, B) by testing every pair of the N - m templates, one template against the rest."""
+    n = x.size - m
+    t = np.lib.stride_tricks.sliding_window_view(x, m + 1)[:n]
+    a = b = 0
+    for i in range(n - 1):
+        close = np.abs(t[i + 1:] - t[i]) <= r
+        match_m = close[:, :m].all(axis=1)
+        b += int(match_m.sum())
+        a += int((match_m & close[:, m]).sum())
+    return a, b
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["continuous", "quantised", "coarse"])
+@pytest.mark.parametrize(("block_words", "dense_limit"), [(1, 0), (16, 0), (16, 1500)])
+def test_sample_entropy_counts_equal_brute_force_pair_counting(
+        m: int, kind: str, block_words: int, dense_limit: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Several hundred beats: many 64-template words, runs crossing word and block boundaries.
+    # "continuous" takes the path for many distinct values (and queries tested one by one), the
+    # others the one for few (and queries grouped by value); one-word blocks check that blocks
+    # join up; a dense limit above N compares all pairs at once instead.
+    monkeypatch.setattr(hrv, "_BLOCK_WORDS", block_words)
+    monkeypatch.setattr(hrv, "_DENSE_TEMPLATES", dense_limit)
+    rng = np.random.default_rng(40 + m)
+    rr = 850.0 + np.cumsum(rng.normal(0.0, 15.0, 700)) * 0.3 + rng.normal(0.0, 20.0, 700)
+    if kind == "quantised":
+        rr = np.round(rr * 1.024) / 1.024   # a chest strap's 1/1024 s
+    elif kind == "coarse":
+        rr = np.round(rr / 8.0) * 8.0       # distances exactly at r
+    for r in (0.2 * float(np.std(rr, ddof=1)), 8.0, 0.0):
+        a, b = hrv._template_matches(rr, m, r)
+        assert (a, b) == brute_force_counts(rr, m, r)
+        sampen = hrv.nonlinear(rr, sampen_m=m, sampen_r=r / float(np.std(rr, ddof=1))).sampen
+        if a and b:
+            assert sampen == -math.log(a / b)
+
+
+def test_sample_entropy_of_five_hours_equals_a_kd_tree_count() -> None:
+    # The counts the previous implementation (scipy's cKDTree, Chebyshev metric) gives on five
+    # hours of beats quantised to 1/1024 s (20 000 templates, too many for the brute force):
+    # runs of matching first values span many blocks of templates here.
+    pytest.importorskip("scipy.spatial")
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(12)
+    t = np.arange(20000) * 0.9
+    rr = 900.0 + 60.0 * np.sin(2 * np.pi * t / 3000) + 25.0 * np.sin(2 * np.pi * 0.1 * t)
+    rr = np.round((rr + rng.normal(0.0, 15.0, t.size)) * 1.024) / 1.024
+    r = 0.2 * float(np.std(rr, ddof=1))
+    templates = np.lib.stride_tricks.sliding_window_view(rr, 3)[:rr.size - 2]
+
+    def tree_pairs(points: np.ndarray) -> int:
+        tree = cKDTree(points)
+        return round((tree.count_neighbors(tree, r, p=np.inf) - points.shape[0]) / 2)
+
+    assert hrv._template_matches(rr, 2, r) == (tree_pairs(templates),
+                                               tree_pairs(templates[:, :2].copy()))
 
 
 def test_sample_entropy_of_white_noise_is_high_and_of_a_sine_low() -> None:

@@ -71,6 +71,52 @@ def test_resampling_ignores_beats_whose_time_steps_back() -> None:
                                   spectrum.resample(t, rr, grid))
 
 
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 9, 500])
+def test_cubic_spline_equals_scipys_not_a_knot_spline(n: int) -> None:
+    # Our NumPy spline against scipy.interpolate.CubicSpline (the same equations, solved by
+    # LAPACK with pivoting): values inside, at the knots and extrapolated past both ends.
+    from scipy.interpolate import CubicSpline
+
+    t = beat_times(n, seed=n)
+    y = 900.0 + 40.0 * np.sin(t) + np.random.default_rng(n).normal(0.0, 10.0, n)
+    x = np.concatenate((np.linspace(t[0] - 2.0, t[-1] + 2.0, 1001), t))
+    ours, ref = spectrum.cubic_spline(t, y)(x), CubicSpline(t, y)(x)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12 * np.max(np.abs(ref)))
+
+
+def test_piecewise_cubic_with_scipys_slopes_is_scipys_hermite_bit_for_bit() -> None:
+    from scipy.interpolate import CubicHermiteSpline
+
+    t = beat_times(50, seed=5)
+    y = np.random.default_rng(5).normal(900.0, 30.0, 50)
+    slopes = np.random.default_rng(6).normal(0.0, 50.0, 50)
+    x = np.concatenate((np.linspace(t[0] - 1.0, t[-1] + 1.0, 777), t))
+    np.testing.assert_array_equal(spectrum.PiecewiseCubic(t, y, slopes)(x),
+                                  CubicHermiteSpline(t, y, slopes)(x))
+    outside = spectrum.PiecewiseCubic(t, y, slopes)(np.array([t[0] - 1.0, t[-1] + 1.0]),
+                                                     extrapolate=False)
+    assert np.all(np.isnan(outside))
+
+
+def test_tridiagonal_solve_equals_a_dense_solve() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 4, 5, 17, 64, 1000):
+        sub, sup = rng.uniform(0.1, 1.0, n), rng.uniform(0.1, 1.0, n)
+        sub[0], sup[-1] = 0.0, 0.0
+        diag = sub + sup + rng.uniform(0.1, 1.0, n)     # strictly dominant, as splines are
+        rhs = rng.normal(size=n)
+        dense = np.diag(diag) + np.diag(sub[1:], -1) + np.diag(sup[:-1], 1)
+        np.testing.assert_allclose(spectrum._solve_tridiagonal(sub, diag, sup, rhs),
+                                   np.linalg.solve(dense, rhs), rtol=1e-12, atol=1e-12)
+
+
+def test_spline_rejects_too_few_or_unordered_knots() -> None:
+    with pytest.raises(ValueError):
+        spectrum.cubic_spline(np.array([1.0]), np.array([2.0]))
+    with pytest.raises(ValueError):
+        spectrum.cubic_spline(np.array([1.0, 1.0, 2.0]), np.array([2.0, 3.0, 4.0]))
+
+
 # --------------------------------------------------------------------------- detrending
 
 
@@ -180,6 +226,20 @@ def test_welch_matches_scipy(nperseg: int, noverlap: int, nfft: int) -> None:
     np.testing.assert_allclose(spectrum.welch(x, 4.0, nperseg=nperseg, noverlap=noverlap,
                                               nfft=nfft), ref, rtol=1e-10)
     np.testing.assert_allclose(spectrum.frequencies(nfft, 4.0), freq)
+
+
+@pytest.mark.parametrize(("nperseg", "noverlap"), [(1024, 512), (300, 150), (4000, 0)])
+def test_welch_with_each_segments_mean_removed_matches_scipys_constant_detrend(
+        nperseg: int, noverlap: int) -> None:
+    rng = np.random.default_rng(21)
+    x = 800.0 + np.cumsum(rng.normal(0.0, 2.0, 4000)) + rng.normal(0.0, 30.0, 4000)
+    _, ref = signal.welch(x, fs=4.0, window="hann", nperseg=nperseg, noverlap=noverlap,
+                          nfft=max(nperseg, 1024), detrend="constant")
+    np.testing.assert_allclose(
+        spectrum.welch(x, 4.0, nperseg=nperseg, noverlap=noverlap, nfft=max(nperseg, 1024),
+                       detrend="constant"), ref, rtol=1e-9, atol=1e-9 * ref.max())
+    with pytest.raises(ValueError):
+        spectrum.welch(x, 4.0, detrend="linear")  # type: ignore[arg-type]
 
 
 def test_one_segment_is_scipys_periodogram_and_rows_are_batched() -> None:

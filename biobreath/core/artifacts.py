@@ -30,6 +30,12 @@ a neighbour beyond either end counts as ``d = 0``; quantiles interpolate linearl
 pandas's default, so NeuroKit2's too). Interpolation is PCHIP on beat times rather than Kubios's
 cubic spline: PCHIP stays between neighbouring values, so a run of artifacts cannot overshoot.
 
+How it is computed (equal, bit for bit, to ``np.quantile`` over every window and to SciPy's
+``PchipInterpolator``, without importing SciPy): the rolling quantiles sort each window of a
+block of windows at once (:func:`_rolling_quantiles`), and the passes of :func:`correct` after
+the first recompute only the windows whose contents the previous pass changed, copying the
+others' quantiles (:func:`_reused_quantiles`).
+
 One decision function, :func:`_classify`, serves both the offline :func:`detect` (centred windows)
 and the live :class:`CausalDetector` (windows ending at the newest beat), so the two can only
 differ by their windows.
@@ -47,7 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.interpolate import PchipInterpolator
+
+from biobreath.core.spectrum import PiecewiseCubic
 
 
 class ArtifactKind(enum.IntEnum):
@@ -173,22 +180,108 @@ def _classify(d_prev: float, d: float, d_next: float, d_next2: float, m: float, 
     return ArtifactKind.SHORT
 
 
-def _centred_quantiles(x: np.ndarray, window: int, qs: tuple[float, ...]) -> np.ndarray:
-    """Quantiles ``qs`` of ``x`` over centred windows, truncated at the ends; shape (len(qs), n)."""
-    n = x.size
-    half = window // 2
-    out = np.empty((len(qs), n))
+_SORT_BLOCK = 1024
+"""Windows sorted per NumPy call: a block's copy (1024 x 91 values) stays in the CPU cache."""
+
+
+def _lerp(lower: np.ndarray, upper: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """NumPy's quantile interpolation between neighbouring order statistics, step for step
+    (``numpy.lib._function_base_impl._lerp``), so results equal ``np.quantile``'s bit for bit."""
+    diff = upper - lower
+    return np.where(gamma >= 0.5, upper - diff * (1 - gamma), lower + diff * gamma)
+
+
+def _order_ranks(size: int | np.ndarray, qs: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For windows of ``size`` values: the lower and upper order statistic (0-based) and the
+    weight between them of each quantile ``qs``, as ``np.quantile``'s default "linear" method
+    defines them (virtual index ``(size - 1) q``). Shapes broadcast ``size`` against ``qs``."""
+    virtual = (np.asarray(size)[..., None] - 1) * qs
+    lower = np.floor(virtual)
+    gamma = virtual - lower
+    lower = lower.astype(np.intp)
+    upper = np.minimum(lower + 1, np.asarray(size)[..., None] - 1)
+    return lower, upper, gamma
+
+
+def _full_window_quantiles(x: np.ndarray, window: int, qs: np.ndarray,
+                           starts: np.ndarray) -> np.ndarray:
+    """Quantiles ``qs`` of the windows ``x[s:s + window]`` for each ``s`` in ``starts``;
+    shape ``(len(qs), len(starts))``."""
+    lower, upper, gamma = _order_ranks(window, qs)
+    view = sliding_window_view(x, window)
+    out = np.empty((qs.size, starts.size))
+    contiguous = starts.size and starts[-1] - starts[0] == starts.size - 1
+    for b in range(0, starts.size, _SORT_BLOCK):
+        count = min(_SORT_BLOCK, starts.size - b)
+        rows = (view[starts[b]:starts[b] + count] if contiguous
+                else view[starts[b:b + count]])
+        ordered = np.sort(rows, axis=1)
+        out[:, b:b + count] = _lerp(ordered[:, lower].T, ordered[:, upper].T, gamma[:, None])
+    return out
+
+
+def _edge_quantiles(x: np.ndarray, window: int, qs: np.ndarray,
+                    centres: np.ndarray) -> np.ndarray:
+    """Quantiles ``qs`` of the windows centred on ``centres`` truncated at the ends of ``x``;
+    shape ``(len(qs), len(centres))``."""
+    n, half = x.size, window // 2
+    first = np.maximum(centres - half, 0)
+    size = np.minimum(centres + half + 1, n) - first
+    cols = first[:, None] + np.arange(window)
+    # Padding with +inf sorts after every value, so the first ``size`` sorted values are the window.
+    rows = np.where(cols < (first + size)[:, None], x[np.minimum(cols, n - 1)], np.inf)
+    ordered = np.sort(rows, axis=1)
+    lower, upper, gamma = _order_ranks(size, qs)
+    return _lerp(np.take_along_axis(ordered, lower, axis=1),
+                 np.take_along_axis(ordered, upper, axis=1), gamma).T
+
+
+def _rolling_quantiles(x: np.ndarray, window: int, qs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles ``qs`` of ``x`` over centred windows of ``window`` (odd) values, truncated at
+    the ends; shape ``(len(qs), n)``, each equal to ``np.quantile`` of its window."""
+    q = np.asarray(qs, dtype=np.float64)
+    n, half = x.size, window // 2
+    out = np.empty((q.size, n))
     if n >= window:
-        # Chunks bound the temporary (chunk x window) copy np.quantile makes on long recordings.
-        view = sliding_window_view(x, window)
-        for start in range(0, view.shape[0], 4096):
-            block = view[start:start + 4096]
-            out[:, half + start:half + start + block.shape[0]] = np.quantile(block, qs, axis=1)
-        edges = [*range(half), *range(n - half, n)]
+        out[:, half:n - half] = _full_window_quantiles(x, window, q, np.arange(n - window + 1))
+        edges = np.concatenate((np.arange(half), np.arange(n - half, n)))
     else:
-        edges = range(n)
-    for i in edges:
-        out[:, i] = np.quantile(x[max(0, i - half):i + half + 1], qs)
+        edges = np.arange(n)
+    if edges.size:
+        out[:, edges] = _edge_quantiles(x, window, q, edges)
+    return out
+
+
+def _reused_quantiles(x: np.ndarray, window: int, qs: tuple[float, ...], previous: np.ndarray,
+                      previous_q: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """:func:`_rolling_quantiles` of ``x``, copied from ``previous_q`` (the quantiles of the
+    series ``previous``) wherever a window holds exactly the values of a window of ``previous``.
+
+    ``origin[j]`` is the index in ``previous`` that ``x[j]`` comes from (see :class:`Correction`).
+    A full window is reused when every ``x[j]`` in it equals ``previous[origin[j]]`` and
+    ``origin`` runs on by one across it: the two windows then hold the same values, so their
+    quantiles are the same numbers. After a correction pass only the windows around the changed
+    beats differ, a small part of the series.
+    """
+    n, half = x.size, window // 2
+    if n < window:
+        return _rolling_quantiles(x, window, qs)
+    q = np.asarray(qs, dtype=np.float64)
+    # Window s spans beats s .. s+w-1: it is reused when none of their values changed and each
+    # beat after the first follows the one before it in ``previous`` (no merge or split inside).
+    changed_value = np.concatenate(([0], np.cumsum(x != previous[origin])))
+    jump = np.ones(n, dtype=bool)
+    jump[1:] = origin[1:] - origin[:-1] != 1
+    jumps = np.concatenate(([0], np.cumsum(jump)))
+    changed = ((changed_value[window:] != changed_value[:n - window + 1])
+               | (jumps[window:] != jumps[1:n - window + 2]))
+    out = previous_q[:, origin]
+    redo = np.flatnonzero(changed)
+    if redo.size:
+        out[:, redo + half] = _full_window_quantiles(x, window, q, redo)
+    edges = np.concatenate((np.arange(half), np.arange(n - half, n)))
+    out[:, edges] = _edge_quantiles(x, window, q, edges)
     return out
 
 
@@ -213,39 +306,116 @@ def _detection(kinds: np.ndarray, p: ArtifactParams) -> Detection:
     return Detection(kinds, p, float(pct), tuple(int(c) for c in counts))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Series:
+    """The windowed series of one detection pass, kept so that the next pass can reuse them."""
+
+    abs_drr: np.ndarray
+    drr_q: np.ndarray      # Q1 and Q3 of |dRR| around each beat, shape (2, n)
+    rr: np.ndarray
+    med_q: np.ndarray      # rolling median RR, shape (1, n)
+    abs_mrr: np.ndarray
+    mrr_q: np.ndarray      # Q1 and Q3 of |mRR| around each beat, shape (2, n)
+
+
 def detect(rr_ms: np.ndarray, params: ArtifactParams = ArtifactParams()) -> Detection:
     """Classify every RR interval (ms) of a recording, with centred windows (offline use)."""
-    p = params
-    rr = _check_rr(rr_ms)
+    return _detect(_check_rr(rr_ms), params, None, None)[0]
+
+
+def _detect(rr: np.ndarray, p: ArtifactParams, previous: _Series | None,
+            origin: np.ndarray | None) -> tuple[Detection, _Series]:
+    """:func:`detect` of ``rr``; given the previous pass's series and the origin of each beat in
+    it, windows the previous pass already saw unchanged are not computed again."""
     n = rr.size
     drr = np.zeros(n)
     if n > 1:
         drr[1:] = np.diff(rr)
         drr[0] = drr[1:].mean()
-    d = drr / _threshold(_centred_quantiles(np.abs(drr), p.qd_window, (0.25, 0.75)), p)
-    med = _centred_quantiles(rr, p.median_window, (0.5,))[0]
+
+    def quantiles(x: np.ndarray, window: int, qs: tuple[float, ...], values: str,
+                  quantile: str) -> np.ndarray:
+        """Rolling quantiles of ``x``, reusing the previous pass's (fields ``values`` and
+        ``quantile`` of :class:`_Series`) where its windows are unchanged."""
+        if previous is None or origin is None:
+            return _rolling_quantiles(x, window, qs)
+        return _reused_quantiles(x, window, qs, getattr(previous, values),
+                                 getattr(previous, quantile), origin)
+
+    abs_drr = np.abs(drr)
+    drr_q = quantiles(abs_drr, p.qd_window, (0.25, 0.75), "abs_drr", "drr_q")
+    d = drr / _threshold(drr_q, p)
+    med_q = quantiles(rr, p.median_window, (0.5,), "rr", "med_q")
+    med = med_q[0]
     mrr = rr - med
     mrr[mrr < 0] *= p.negative_mrr_weight
-    th2 = _threshold(_centred_quantiles(np.abs(mrr), p.qd_window, (0.25, 0.75)), p)
+    abs_mrr = np.abs(mrr)
+    mrr_q = quantiles(abs_mrr, p.qd_window, (0.25, 0.75), "abs_mrr", "mrr_q")
+    th2 = _threshold(mrr_q, p)
     m = mrr / th2
 
     kinds = np.zeros(n, dtype=np.int8)
     # Only beats past either gate can be artifacts; the tree runs on those few (a few % of beats).
     candidates = np.flatnonzero((np.abs(d) > 1.0) | (np.abs(m) > p.mrr_limit))
-    d_pad = np.concatenate(([0.0], d, [0.0, 0.0])).tolist()   # neighbours beyond the ends: 0
-    rr_l, med_l, th2_l, m_l = rr.tolist(), med.tolist(), th2.tolist(), m.tolist()
+    d_pad = np.concatenate(([0.0], d, [0.0, 0.0]))   # neighbours beyond the ends count as 0
+    rr_pad = np.concatenate((rr, [np.nan]))
+    # Python floats of the candidates only: converting whole arrays would cost more than the tree.
+    rows = zip(candidates.tolist(), d_pad[candidates].tolist(), d_pad[candidates + 1].tolist(),
+               d_pad[candidates + 2].tolist(), d_pad[candidates + 3].tolist(),
+               m[candidates].tolist(), rr[candidates].tolist(), rr_pad[candidates + 1].tolist(),
+               med[candidates].tolist(), th2[candidates].tolist())
     merged = np.zeros(n, dtype=bool)
-    for i in candidates.tolist():
+    for i, d_prev, d_i, d_next, d_next2, m_i, rr_i, rr_next, med_i, th2_i in rows:
         if merged[i]:
             continue
-        kind = _classify(d_pad[i], d_pad[i + 1], d_pad[i + 2], d_pad[i + 3], m_l[i], rr_l[i],
-                         rr_l[i + 1] if i + 1 < n else None, med_l[i], th2_l[i], p)
+        kind = _classify(d_prev, d_i, d_next, d_next2, m_i, rr_i, rr_next if i + 1 < n else None,
+                         med_i, th2_i, p)
         kinds[i] = kind
         if kind == ArtifactKind.EXTRA:
             merged[i + 1] = True
     kinds[(kinds == ArtifactKind.NONE) & ~merged & out_of_range(rr, p.bounds_ms)] = (
         ArtifactKind.OUT_OF_RANGE)
-    return _detection(kinds, p)
+    return _detection(kinds, p), _Series(abs_drr, drr_q, rr, med_q, abs_mrr, mrr_q)
+
+
+def _pchip_edge_slope(h0: np.ndarray, h1: np.ndarray, m0: np.ndarray,
+                      m1: np.ndarray) -> np.ndarray:
+    """One-sided three-point end slope of PCHIP, kept shape-preserving (Moler, pchiptx.m)."""
+    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    flip = np.sign(d) != np.sign(m0)
+    steep = (np.sign(m0) != np.sign(m1)) & (np.abs(d) > 3.0 * np.abs(m0))
+    return np.where(flip, 0.0, np.where(steep, 3.0 * m0, d))
+
+
+def _pchip_at(x: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
+    """The PCHIP interpolant through ``(x, y)`` (Fritsch & Butland 1984) at ``xq``: SciPy's
+    ``PchipInterpolator(x, y, extrapolate=False)(xq)`` bit for bit (the same slopes, the same
+    arithmetic), NaN outside ``[x[0], x[-1]]``.
+
+    Only the slopes of the knots bounding a queried interval are computed: a correction fills a
+    few beats among thousands of good ones.
+    """
+    n = x.size
+    k = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, n - 2)
+    knots = np.unique(np.concatenate((k, k + 1)))
+    h = np.diff(x)
+    m = np.diff(y) / h
+    if n == 2:
+        slopes = np.array([m[0], m[0]])
+    else:
+        j = np.clip(knots, 1, n - 2)           # interior formula at every knot, ends replaced below
+        m0, m1, h0, h1 = m[j - 1], m[j], h[j - 1], h[j]
+        flat = (np.sign(m1) != np.sign(m0)) | (m1 == 0) | (m0 == 0)
+        w1 = 2 * h1 + h0
+        w2 = h1 + 2 * h0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Weighted harmonic mean of the neighbouring slopes; where it divides by zero the
+            # slope is 0 anyway (``flat``).
+            slopes = np.where(flat, 0.0, 1.0 / ((w1 / m0 + w2 / m1) / (w1 + w2)))
+        slopes = np.where(knots == 0, _pchip_edge_slope(h[0], h[1], m[0], m[1]), slopes)
+        slopes = np.where(knots == n - 1, _pchip_edge_slope(h[-1], h[-2], m[-1], m[-2]), slopes)
+    # The interpolant on the bounding knots alone: no other knot lies inside a queried interval.
+    return PiecewiseCubic(x[knots], y[knots], slopes)(xq, extrapolate=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -293,7 +463,7 @@ def apply_verdicts(rr_ms: np.ndarray, kinds: np.ndarray) -> Repair:
         good = ~out_interp
         if good.sum() >= 2:
             t_fill = t[out_interp]
-            fill = PchipInterpolator(t[good], out[good], extrapolate=False)(t_fill)
+            fill = _pchip_at(t[good], out[good], t_fill)
             fill = np.where(t_fill < t[good][0], out[good][0], fill)
             fill = np.where(t_fill > t[good][-1], out[good][-1], fill)
         else:
@@ -312,14 +482,16 @@ def correct(rr_ms: np.ndarray, params: ArtifactParams = ArtifactParams(), *,
     fewer artifacts than the pass before, up to ``max_iterations`` (default 5) passes.
     """
     rr = _check_rr(rr_ms)
-    first = detect(rr, params)
+    first, series = _detect(rr, params, None, None)
     current, origin, kept = rr, np.arange(rr.size), np.ones(rr.size, dtype=bool)
     verdict, iterations = first, 0
     while verdict.n_artifacts and iterations < max_iterations:
         step = apply_verdicts(current, verdict.kinds)
         current, origin, kept = step.rr_ms, origin[step.origin], kept[step.origin] & step.kept
         iterations += 1
-        previous, verdict = verdict, detect(current, params)
+        # The pass changed a few beats: windows away from them are copied from this pass.
+        previous = verdict
+        verdict, series = _detect(current, params, series, step.origin)
         if verdict.n_artifacts >= previous.n_artifacts:
             break
     return Correction(current, origin, kept, first, verdict, iterations)

@@ -3,16 +3,22 @@
 Holds every step from beats to a power spectral density, as pure functions on NumPy arrays:
 
 * resampling: :func:`even_grid` (sample times, s), :func:`tachogram_spline` and :func:`resample`
-  (a not-a-knot cubic spline through the beats, e.g. RR in ms at each beat's time in s), with
+  (a not-a-knot cubic spline through the beats, e.g. RR in ms at each beat's time in s: the spline
+  of ``scipy.interpolate.CubicSpline``, computed here in NumPy, see :func:`cubic_spline`), with
   :func:`strictly_increasing` dropping beats whose time steps back;
 * detrending along the last axis: :func:`trend` / :func:`detrend` (``"none"`` = mean,
   ``"linear"``, ``"smoothness_priors"``, :func:`smoothness_priors_trend`, Tarvainen et al. 2002);
 * spectral estimators, one-sided densities (input unit² per Hz, e.g. ms²/Hz): :func:`welch`
-  (periodic Hann segments; one segment is the windowed periodogram), on :func:`frequencies`;
+  (periodic Hann segments, optionally each with its own mean removed; one segment is the windowed
+  periodogram), on :func:`frequencies`;
   :func:`lomb_welch` for the uneven beats themselves; :func:`burg` and :func:`ar_psd` for an
   autoregressive model.
 
 Arrays of evenly sampled series may carry leading batch axes: the time axis is the last one.
+
+SciPy is imported only by the two steps that need it (:func:`smoothness_priors_trend`,
+:func:`lomb_welch`): the default analysis (spline, Welch) runs on NumPy alone, so a command that
+analyses one file does not pay the half second SciPy's interpolate and signal packages take to load.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import interpolate, linalg, signal
 
 Detrend = Literal["none", "linear", "smoothness_priors"]
 DETRENDS: tuple[str, ...] = ("none", "linear", "smoothness_priors")
+SegmentDetrend = Literal["none", "constant"]
+SEGMENT_DETRENDS: tuple[str, ...] = ("none", "constant")
 
 # Grid sizes tolerate this many samples of rounding in ``duration * fs``, so that a span of a
 # whole number of samples neither gains nor loses one to floating-point error.
@@ -63,7 +70,161 @@ def even_grid(t_start: float | np.ndarray, duration_s: float, fs: float, *,
     return np.add.outer(t_start, np.arange(n) / fs)
 
 
-def tachogram_spline(t_s: np.ndarray, values: np.ndarray) -> interpolate.CubicSpline:
+_DIRECT_ROWS = 48
+"""Below this many rows a tridiagonal system is solved row by row (Thomas) in plain Python:
+fewer steps than the NumPy calls of further reduction levels."""
+
+
+def _thomas(sub: np.ndarray, diag: np.ndarray, sup: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Tridiagonal solve by forward elimination and back substitution (small systems)."""
+    a, b, c, d = sub.tolist(), diag.tolist(), sup.tolist(), rhs.tolist()
+    n = len(b)
+    cp, dp = [0.0] * n, [0.0] * n
+    cp[0], dp[0] = c[0] / b[0], d[0] / b[0]
+    for i in range(1, n):
+        den = b[i] - a[i] * cp[i - 1]
+        cp[i] = c[i] / den
+        dp[i] = (d[i] - a[i] * dp[i - 1]) / den
+    x = [0.0] * n
+    x[-1] = dp[-1]
+    for i in range(n - 2, -1, -1):
+        x[i] = dp[i] - cp[i] * x[i + 1]
+    return np.array(x)
+
+
+def _shifted(v: np.ndarray, size: int, offset: int, fill: float) -> np.ndarray:
+    """``out[k] = v[k + offset]`` for ``k`` in ``range(size)``, ``fill`` where that is outside."""
+    out = np.full(size, fill)
+    lo, hi = max(0, -offset), min(size, v.size - offset)
+    if hi > lo:
+        out[lo:hi] = v[lo + offset:hi + offset]
+    return out
+
+
+def _solve_tridiagonal(sub: np.ndarray, diag: np.ndarray, sup: np.ndarray,
+                       rhs: np.ndarray) -> np.ndarray:
+    """Solve ``sub[i] x[i-1] + diag[i] x[i] + sup[i] x[i+1] = rhs[i]`` (``sub[0]``, ``sup[-1]`` 0).
+
+    Cyclic (odd-even) reduction: each level eliminates the odd unknowns from the even equations,
+    so a long system takes log2(n) vectorised passes instead of a Python loop over n rows (small
+    remainders go row by row, see :data:`_DIRECT_ROWS`). Stable without pivoting for the strictly
+    diagonally dominant systems splines give.
+    """
+    if diag.size <= _DIRECT_ROWS:
+        return _thomas(sub, diag, sup, rhs)
+    ae, be, ce, de = sub[0::2], diag[0::2], sup[0::2], rhs[0::2]
+    ao, bo, co, do = sub[1::2], diag[1::2], sup[1::2], rhs[1::2]
+    ne, no = be.size, bo.size
+    # The odd rows just above (k - 1) and just below (k) each even row k; none beyond the ends.
+    alpha = -ae / _shifted(bo, ne, -1, 1.0)
+    gamma = -ce / _shifted(bo, ne, 0, 1.0)
+    x_even = _solve_tridiagonal(
+        alpha * _shifted(ao, ne, -1, 0.0),
+        be + alpha * _shifted(co, ne, -1, 0.0) + gamma * _shifted(ao, ne, 0, 0.0),
+        gamma * _shifted(co, ne, 0, 0.0),
+        de + alpha * _shifted(do, ne, -1, 0.0) + gamma * _shifted(do, ne, 0, 0.0))
+    x = np.empty(diag.size)
+    x[0::2] = x_even
+    x[1::2] = (do - ao * x_even[:no] - co * _shifted(x_even, no, 1, 0.0)) / bo
+    return x
+
+
+def _not_a_knot_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """First derivatives at the knots of the not-a-knot cubic spline through ``(x, y)``.
+
+    The equations are SciPy's (``CubicSpline``, ``bc_type="not-a-knot"``): two points give a line
+    and three the parabola through them. The two not-a-knot rows are not diagonally dominant, so
+    each is subtracted from its neighbour first, which removes the end slope from that row; the
+    interior system is then strictly diagonally dominant and is solved without pivoting.
+    """
+    n = x.size
+    dx = np.diff(x)
+    m = np.diff(y) / dx
+    if n == 2:
+        return np.array([m[0], m[0]])
+    if n == 3:
+        mid = (dx[1] * m[0] + dx[0] * m[1]) / (dx[0] + dx[1])
+        return np.array([2.0 * m[0] - mid, mid, 2.0 * m[1] - mid])
+    r_first = ((dx[0] + 2.0 * (x[2] - x[0])) * dx[1] * m[0] + dx[0] ** 2 * m[1]) / (x[2] - x[0])
+    r_last = ((dx[-1] ** 2 * m[-2] + (2.0 * (x[-1] - x[-3]) + dx[-1]) * dx[-2] * m[-1])
+              / (x[-1] - x[-3]))
+    rhs = 3.0 * (dx[1:] * m[:-1] + dx[:-1] * m[1:])   # rows 1 .. n-2
+    diag = 2.0 * (dx[:-1] + dx[1:])
+    sub = dx[1:].copy()
+    sup = dx[:-1].copy()
+    # Row 1 minus row 0: (dx0 + dx1) s1 + dx0 s2 = r1 - r0; the same at the other end.
+    diag[0] = dx[0] + dx[1]
+    rhs[0] -= r_first
+    diag[-1] = dx[-2] + dx[-1]
+    rhs[-1] -= r_last
+    sub[0] = 0.0
+    sup[-1] = 0.0
+    inner = _solve_tridiagonal(sub, diag, sup, rhs)
+    s = np.empty(n)
+    s[1:-1] = inner
+    s[0] = (r_first - (dx[0] + dx[1]) * inner[0]) / dx[1]
+    s[-1] = (r_last - (dx[-2] + dx[-1]) * inner[-1]) / dx[-2]
+    return s
+
+
+class PiecewiseCubic:
+    """Piecewise-cubic Hermite interpolant through ``(x, y)`` with first derivatives ``dydx``.
+
+    ``x`` strictly increasing (at least 2 points). Built and evaluated as SciPy's
+    ``CubicHermiteSpline`` is (the same coefficients, the same power-sum evaluation, half-open
+    pieces ``[x_k, x_k+1)``), so that given SciPy's slopes it returns SciPy's values bit for bit;
+    written in NumPy so that resampling and artifact correction need no SciPy import.
+    """
+
+    __slots__ = ("_c", "_x")
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, dydx: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+            raise ValueError("a piecewise cubic needs matching 1-D x and y of at least 2 points")
+        if not np.all(np.diff(x) > 0):
+            raise ValueError("the knots x must be strictly increasing")
+        dx = np.diff(x)
+        slope = np.diff(y) / dx
+        t = (dydx[:-1] + dydx[1:] - 2.0 * slope) / dx
+        self._x = x
+        # Coefficients of s**3, s**2, s, 1 on each piece, s = x - x_k.
+        self._c = (t / dx, (slope - dydx[:-1]) / dx - t, dydx[:-1], y[:-1])
+
+    def __call__(self, xq: np.ndarray, *, extrapolate: bool = True) -> np.ndarray:
+        """Values at ``xq`` (any shape); beyond the knots the end pieces continue, or NaN when
+        ``extrapolate`` is False."""
+        xq = np.asarray(xq, dtype=np.float64)
+        x = self._x
+        k = np.searchsorted(x, xq, side="right") - 1
+        np.clip(k, 0, x.size - 2, out=k)
+        s = xq - x[k]
+        c3, c2, c1, c0 = self._c
+        # SciPy's order of operations: constant + slope s + c2 s² + c3 s³, powers by products.
+        s2 = s * s
+        out = c0[k] + c1[k] * s + c2[k] * s2 + c3[k] * (s2 * s)
+        if not extrapolate:
+            out[(xq < x[0]) | (xq > x[-1])] = np.nan
+        return out
+
+
+def cubic_spline(x: np.ndarray, y: np.ndarray) -> PiecewiseCubic:
+    """Not-a-knot cubic spline through ``(x, y)``: ``scipy.interpolate.CubicSpline(x, y)``.
+
+    Equal to SciPy's to rounding (about 1e-15 relative: only the tridiagonal solver differs);
+    extrapolates with the end pieces, as SciPy's does.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise ValueError("a cubic spline needs matching 1-D x and y of at least 2 points")
+    if not np.all(np.diff(x) > 0):
+        raise ValueError("the knots x must be strictly increasing")
+    return PiecewiseCubic(x, y, _not_a_knot_slopes(x, y))
+
+
+def tachogram_spline(t_s: np.ndarray, values: np.ndarray) -> PiecewiseCubic:
     """Not-a-knot cubic spline through ``values`` at times ``t_s`` (s), which may repeat.
 
     Samples whose time is not later than all earlier ones are dropped (see
@@ -73,7 +234,7 @@ def tachogram_spline(t_s: np.ndarray, values: np.ndarray) -> interpolate.CubicSp
     t_s = np.asarray(t_s, dtype=float)
     values = np.asarray(values, dtype=float)
     ok = strictly_increasing(t_s)
-    return interpolate.CubicSpline(t_s[ok], values[ok], bc_type="not-a-knot")
+    return cubic_spline(t_s[ok], values[ok])
 
 
 def resample(t_s: np.ndarray, values: np.ndarray, grid_s: np.ndarray) -> np.ndarray:
@@ -90,6 +251,8 @@ def smoothness_priors_trend(x: np.ndarray, lam: float) -> np.ndarray:
     Solves ``(I + lam² D2ᵀD2) trend = x`` with D2 the second-difference operator, as a banded
     symmetric positive-definite system: O(N) time and memory, fit for 24-hour records.
     """
+    from scipy import linalg  # only this optional detrending needs it: see the module docstring
+
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     rows = np.arange(n)
@@ -163,15 +326,16 @@ def frequencies(nfft: int, fs: float) -> np.ndarray:
 
 
 def welch(x: np.ndarray, fs: float, *, nperseg: int | None = None, noverlap: int = 0,
-          nfft: int | None = None) -> np.ndarray:
+          nfft: int | None = None, detrend: SegmentDetrend = "none") -> np.ndarray:
     """One-sided Welch PSD (unit²/Hz) along the last axis of ``x`` sampled at ``fs`` Hz.
 
     Periodic Hann segments of ``nperseg`` samples (default: the whole series, i.e. a windowed
     periodogram) every ``nperseg - noverlap`` samples, each zero-padded to ``nfft`` (default
-    ``nperseg``), their powers averaged; frequencies are :func:`frequencies` ``(nfft, fs)``. No
-    detrending: do it first. The same estimate as ``scipy.signal.welch(detrend=False)``, without
-    its per-call overhead, which dominates on the thousands of short windows of a sliding
-    analysis.
+    ``nperseg``), their powers averaged; frequencies are :func:`frequencies` ``(nfft, fs)``.
+    ``detrend``: ``"none"`` (default; detrend the series first if needed) or ``"constant"``,
+    each segment's own mean removed before its window. The same estimate as
+    ``scipy.signal.welch(detrend=False)`` (or ``detrend="constant"``), without its per-call
+    overhead, which dominates on the thousands of short windows of a sliding analysis.
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
@@ -180,9 +344,13 @@ def welch(x: np.ndarray, fs: float, *, nperseg: int | None = None, noverlap: int
     if not 1 <= nperseg <= n or nfft < nperseg:
         raise ValueError(f"need 1 <= nperseg <= samples and nfft >= nperseg (nperseg {nperseg}, "
                          f"samples {n}, nfft {nfft})")
+    if detrend not in SEGMENT_DETRENDS:
+        raise ValueError(f"detrend must be one of {SEGMENT_DETRENDS} (got {detrend!r})")
     step = max(1, nperseg - int(noverlap))
     window = hann(nperseg)
     segments = np.lib.stride_tricks.sliding_window_view(x, nperseg, axis=-1)[..., ::step, :]
+    if detrend == "constant":
+        segments = segments - segments.mean(axis=-1, keepdims=True)
     spectra = np.fft.rfft(segments * window, nfft, axis=-1)
     psd = (spectra.real**2 + spectra.imag**2).mean(axis=-2) / (fs * np.dot(window, window))
     psd[..., 1:] *= 2.0
@@ -200,6 +368,8 @@ def lomb_welch(t_s: np.ndarray, y: np.ndarray, freq_hz: np.ndarray, *, window_s:
     long record would resolve 1 / duration Hz, far finer than a spectrum grid of 1 / window_s Hz,
     and summing it over a band would then be wrong; the segments give it the grid's resolution.
     """
+    from scipy import signal  # only the Lomb method needs it: see the module docstring
+
     t_s = np.asarray(t_s, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     span = t_s[-1] - t_s[0]

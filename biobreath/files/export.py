@@ -530,7 +530,7 @@ def _array(obj: dict, key: str, where: str, n: int | None, kind: type = float) -
     for k, v in enumerate(values):
         ok = isinstance(v, bool) if kind is bool else (
             isinstance(v, int | float) and not isinstance(v, bool)
-            and (kind is float or float(v).is_integer()))
+            and (kind is float or (abs(v) < 2 ** 62 and float(v).is_integer())))
         if not ok or (kind is float and not math.isfinite(v)):
             what = {bool: "true or false", int: "a whole number"}.get(kind, "a finite number")
             raise SessionFileError(f"{where}: field 'beats.{key}[{k}]' is {str(v)[:24]!r}, not "

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from biobreath.core import artifacts, hrv
-from biobreath.core.coherence import CoherenceParams, coherence_series
+from biobreath.core.coherence import CoherenceParams, coherence_scores
 from biobreath.core.pacer import Pacer
 from biobreath.core.protocol import BreathingProtocol
 from biobreath.core.resonance import ResonanceAssessment, assess, resonance_criteria
@@ -151,8 +151,10 @@ def nn_times(beat_time_s: np.ndarray, rr_ms: np.ndarray, nn_ms: np.ndarray, orig
 
 
 def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> float:
-    scores = [c.score for c in coherence_series(t, nn, params) if math.isfinite(c.score)]
-    return float(np.mean(scores)) if scores else math.nan
+    """Mean of the finite coherence scores of the 64 s windows every 5 s (``params``)."""
+    _, scores = coherence_scores(t, nn, params)
+    finite = scores[np.isfinite(scores)]
+    return float(np.mean(finite)) if finite.size else math.nan
 
 
 def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",

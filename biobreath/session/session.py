@@ -10,6 +10,7 @@ when the source ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,8 @@ from biobreath.sources.base import BeatSource
 
 if TYPE_CHECKING:
     from biobreath.session.listener import SessionListener
+
+log = logging.getLogger(__name__)
 
 
 class _Mean:
@@ -161,7 +164,11 @@ class Session:
             # The strap is released and every listener closes (the recorder keeps what it has)
             # whatever failed; the first failure is the one reported.
             try:
-                await self.source.aclose()
+                # A strap that does not answer must not keep the session from ending.
+                await asyncio.wait_for(self.source.aclose(), SOURCE_CLOSE_S)
+            except TimeoutError:
+                log.warning("the strap did not close within %g s; the session ends without it",
+                            SOURCE_CLOSE_S)
             except Exception as e:  # noqa: BLE001
                 failure = failure or e
             for li in self.listeners:
@@ -323,6 +330,9 @@ class Session:
                               math.sqrt(s.sq_diff.mean), s.coherence.mean, s.coherence.max,
                               s.swing.mean, self._gaps, path, s.following.mean)
 
+
+#: Wall seconds a source may take to close (disconnect its straps) when a session ends.
+SOURCE_CLOSE_S = 15.0
 
 _STOP = object()
 _END = object()
