@@ -39,7 +39,7 @@ from biobreath.sim.bumble_backend import BumbleClient, VirtualRadio, radio_backe
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.virtual_h10 import VirtualStrap
 from biobreath.sim.virtual_source import FAULTS, VirtualStraps, open_virtual_straps
-from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sim.virtual_time import collect_events, loop_clock, run_virtual
 from biobreath.straps.ble import BleStrap, ReconnectPolicy
 from biobreath.straps.gatt import parse_heart_rate_measurement
 
@@ -48,15 +48,7 @@ FAULT_AT_S = 30.0
 SEEDS = (1, 2, 3)
 
 
-async def _collect(source, clock, until_s: float) -> list:
-    events = []
-    stream = source.events(clock)
-    async for ev in stream:
-        events.append(ev)
-        if clock.now() >= until_s:
-            break
-    await stream.aclose()
-    return events
+_collect = collect_events
 
 
 def _first(events, kind, state=None, after=-math.inf):

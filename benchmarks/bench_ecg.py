@@ -29,7 +29,7 @@ from biobreath.events import Beat, EcgSamples
 from biobreath.files.protocols import load_protocol
 from biobreath.sim.physiology import PhysiologyModel, SimParams
 from biobreath.sim.virtual_h10 import synth_ecg_uv
-from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sim.virtual_time import collect_events, loop_clock, run_virtual
 from biobreath.sources.factory import open_strap_source
 
 FS = 130.0
@@ -87,14 +87,7 @@ async def _session(seed: int, duration_s: float):
     pacer = Pacer(load_protocol("coherence"))
     clock = loop_clock()
     source = open_strap_source(virtual=True, sim_params=SimParams(seed=seed), pacer=pacer)
-    events = []
-    stream = source.events(clock)
-    async for ev in stream:
-        events.append(ev)
-        if clock.now() >= duration_s:
-            break
-    await stream.aclose()
-    return events, source.peripherals[0]
+    return await collect_events(source, clock, duration_s), source.peripherals[0]
 
 
 def bench_end_to_end() -> None:

@@ -22,7 +22,7 @@ from biobreath.sim.bumble_backend import BumbleClient, BumbleScanner, VirtualRad
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.virtual_h10 import SENSOR_EPOCH_S, Outage, VirtualStrap
 from biobreath.sim.virtual_source import VirtualStraps
-from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sim.virtual_time import collect_events, loop_clock, run_virtual
 from biobreath.sources.factory import open_strap_source, scan_straps
 from biobreath.straps.ble import BleStrap, ReconnectPolicy
 from biobreath.straps.gatt import (
@@ -167,17 +167,7 @@ def test_pmd_ecg_peaks_at_the_true_beats_and_acc_breathes():
     assert np.corrcoef(z[recent], person.volume_at(t_acc[recent]))[0, 1] < -0.8
 
 
-def collect(source, clock, until_s):
-    async def run():
-        events = []
-        stream = source.events(clock)
-        async for ev in stream:
-            events.append(ev)
-            if clock.now() >= until_s:
-                break
-        await stream.aclose()
-        return events
-    return run()
+collect = collect_events
 
 
 def beats_match_deliveries(events, strap, device):

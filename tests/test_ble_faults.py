@@ -20,7 +20,7 @@ from biobreath.sim.bumble_backend import BumbleClient, BumbleScanner, VirtualRad
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.virtual_h10 import STRAP_FAULTS, Outage, VirtualStrap
 from biobreath.sim.virtual_source import FAULTS, RADIO_FAULTS, VirtualStraps, open_virtual_straps
-from biobreath.sim.virtual_time import loop_clock, run_virtual
+from biobreath.sim.virtual_time import collect_events, loop_clock, run_virtual
 from biobreath.straps import ble
 from biobreath.straps.ble import (
     BleStrap,
@@ -47,17 +47,7 @@ from biobreath.straps.scan import adapter_unavailable
 FAULT_AT_S = 30.0
 
 
-def collect(source, clock, until_s):
-    async def run():
-        events = []
-        stream = source.events(clock)
-        async for ev in stream:
-            events.append(ev)
-            if clock.now() >= until_s:
-                break
-        await stream.aclose()
-        return events
-    return run()
+collect = collect_events
 
 
 def of(events, kind, device=None):

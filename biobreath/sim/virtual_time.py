@@ -65,3 +65,16 @@ def loop_clock() -> ScaledClock:
     strap peripheral, the link and the session all share one timeline.
     """
     return ScaledClock(1.0, monotonic=asyncio.get_running_loop().time)
+
+
+async def collect_events(source, clock: ScaledClock, until_s: float) -> list:
+    """Every event ``source`` yields on ``clock`` until the clock reaches ``until_s`` (s); the
+    stream is closed after (for tests and benchmarks of sources)."""
+    events = []
+    stream = source.events(clock)
+    async for ev in stream:
+        events.append(ev)
+        if clock.now() >= until_s:
+            break
+    await stream.aclose()
+    return events
