@@ -341,17 +341,20 @@ class BeatTimer:
     @property
     def degraded(self) -> bool:
         """Beat times are uncertain beyond ``degraded_ms``, or notifications arrive over
-        ``late_ms`` late."""
-        return self.quality.degraded
+        ``late_ms`` late (cheap enough to ask after every notification)."""
+        return self._degraded(self.uncertainty_s * 1e3, self._latest_lateness * 1e3)
+
+    def _degraded(self, uncertainty_ms: float, lateness_ms: float) -> bool:
+        p = self.params
+        return not uncertainty_ms <= p.degraded_ms or lateness_ms > p.late_ms
 
     @property
     def quality(self) -> TimingQuality:
         """The current :class:`TimingQuality`."""
-        p = self.params
         unc = self.uncertainty_s * 1e3
         late = self._latest_lateness * 1e3
         spread = self._spread() * 1e3 if self._lateness else math.nan
-        degraded = not unc <= p.degraded_ms or late > p.late_ms
+        degraded = self._degraded(unc, late)
         levels = self._levels()
         ci = levels[0] * levels[1] if levels else math.nan
         return TimingQuality(unc, late, spread, ci, self._event_wait * 1e3, self.period_s,

@@ -46,8 +46,8 @@ class HeartRateDecoder:
             if kept:
                 out.append(Beat(float(t), int(r), arrival, dev, gap=placed.gap_before and first))
                 first = False
-        quality = self.timer.quality
-        if quality.degraded != self._degraded:
+        if self.timer.degraded != self._degraded:
+            quality = self.timer.quality
             self._degraded = quality.degraded
             out.append(Timing(arrival, quality.degraded, quality.uncertainty_ms,
                               quality.lateness_ms, dev))
