@@ -371,6 +371,10 @@ def test_strap_panel_shows_each_item_in_its_colour(qtbot):
     assert "no skin contact" in panel.contact_label.text()
     assert "signal noisy" in panel.quality_label.text()
     assert LEVEL["medium"] in panel.quality_label.text()
+    panel.set_status(StrapStatus("AA:BB", "", LinkState.CONNECTED, 80, True, SignalQuality.GOOD,
+                                 timing_degraded=True))
+    assert "timing degraded" in panel.quality_label.text()
+    assert LEVEL["medium"] in panel.quality_label.text()
     panel.show_beats(LiveState(10.0, 40, 2, 60.0, 50.0, None))
     assert panel.artifact_label.text() == "artifacts 2 of 40 beats"
     panel.set_status(None)

@@ -519,7 +519,7 @@ class StrapPanel(Panel):
         quality = QUALITY[status.quality]
         if status.timing_degraded and status.quality is SignalQuality.GOOD:
             # Good beats, but they arrive late or irregularly: their times are uncertain.
-            quality = ("signal good, timing degraded", LEVEL["medium"])
+            quality = ("timing degraded", LEVEL["medium"])
         set_text(self.quality_label, _dotted(*quality))
 
     def show_beats(self, state: LiveState | None) -> None:
