@@ -30,7 +30,7 @@ def _speed(text: str) -> float | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'max', got {text!r}") from None
     if not 0 < v <= 1e6:
-        raise argparse.ArgumentTypeError("speed must be above 0")
+        raise argparse.ArgumentTypeError("speed must be above 0 and at most 1000000")
     return v
 
 
