@@ -159,5 +159,15 @@ class Tick:
     device: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Someone marked the moment ``t`` (s): a therapist's note ("grounding started"), a preset,
+    or a line typed in the terminal. ``text`` may be empty (a bare mark)."""
+
+    t: float
+    text: str = ""
+    device: str = ""
+
+
 Event = (Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples
-         | Timing | Tick)
+         | Timing | Tick | Marker)

@@ -271,3 +271,36 @@ def test_json_output_stays_json_with_a_hostile_name(tmp_path):
     result = _cli("analyze", "--json", hostile, cwd=tmp_path)
     assert result.returncode == 0
     assert json.loads(result.stdout)["file"] == hostile
+
+
+def test_marks_are_recorded_in_their_place_and_replayed_there(tmp_path):
+    """A mark made while the session waits for the strap is taken at once, at the session's
+    time, recorded among the strap's events, and a replay publishes it at the same point."""
+    path = tmp_path / "m.sqlite"
+
+    class Marks(Published):
+        def on_event(self, ev) -> None:
+            if type(ev).__name__ == "Marker":
+                self.lines.append(repr(ev))
+
+    async def main():
+        pacer = Pacer(load_protocol("coherence"))
+        live = Marks()
+        session = Session(SimulatedStrap(SimParams(seed=2), pacer), loop_clock(), pacer,
+                          duration_s=90.0, listeners=[RecordingListener(path), live])
+        loop = asyncio.get_running_loop()
+        loop.call_later(30.25, session.mark, "grounding started")
+        loop.call_later(61.5, session.mark, "")
+        summary = await session.run()
+        return live.lines, summary
+
+    live, summary = _run_virtual_time(main())
+    assert [(round(m.t, 6), m.text) for m in summary.markers] == [(30.25, "grounding started"),
+                                                                   (61.5, "")]
+    data = read_session(path)
+    again = Marks()
+    session = Session(ReplaySource(data), ScaledClock(None), Pacer(data.protocol()),
+                      duration_s=data.planned_duration_s, listeners=[again])
+    asyncio.run(session.run())
+    assert again.lines == live
+    assert sum(line.startswith("Marker(") for line in live) == 2

@@ -90,6 +90,7 @@ from biobreath.events import (
     HeartRate,
     Link,
     LinkState,
+    Marker,
     Notification,
     Tick,
     Timing,
@@ -1071,6 +1072,9 @@ def _check_event_value(kind: str, value: object) -> None:
     elif kind == "breath":
         if value is not None and not isinstance(value, dict):
             raise _Bad(f"breath value {_show(value)} is not an object")
+    elif kind == "marker":
+        if not isinstance(value, str):
+            raise _Bad(f"marker value {_show(value)} is not text")
     elif kind == "timing":
         if not (isinstance(value, dict) and type(value.get("degraded")) is bool):
             raise _Bad(f"timing value {_show(value)} is not an object with 'degraded'")
@@ -1196,6 +1200,8 @@ def read_events(data: SessionData) -> list[Event]:
         elif kind == "timing":
             ev = Timing(t, value["degraded"], float(value["uncertainty_ms"]),
                         float(value["lateness_ms"]), dev)
+        elif kind == "marker":
+            ev = Marker(t, value)
         else:
             ev = Tick(t)
         items.append(("events", rid, seq, (t, 1, rid), ev))
@@ -1210,4 +1216,4 @@ def read_events(data: SessionData) -> list[Event]:
     return [x[4] for x in items] + [Tick(data.duration_s)]
 
 
-_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "timing", "tick"}
+_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "timing", "tick", "marker"}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from biobreath.core.coherence import CoherenceResult
 from biobreath.core.live import BeatVerdict, LiveState
 from biobreath.core.respiration import BreathingEstimate
-from biobreath.events import Event, LinkState, SignalQuality
+from biobreath.events import Event, LinkState, Marker, SignalQuality
 
 if TYPE_CHECKING:
     from biobreath.session.session import Session
@@ -60,6 +60,7 @@ class SessionSummary:
     gaps: int
     path: str
     following_mean: float = math.nan  # mean following score, when the strap measures breathing
+    markers: tuple[Marker, ...] = ()  # what was marked during the session, in time order
 
 
 class SessionListener:

@@ -20,6 +20,7 @@ from biobreath.events import (
     Event,
     HeartRate,
     Link,
+    Marker,
     Notification,
     Tick,
     Timing,
@@ -70,6 +71,10 @@ class RecordingListener(SessionListener):
         self._seq += 1
         if isinstance(ev, Tick):
             rec.event(ev.t, "tick", seq=seq)
+            return
+        if isinstance(ev, Marker):
+            rec.event(ev.t, "marker", ev.text, seq=seq)
+            rec.commit()  # a therapist's mark is worth a write of its own
             return
         device = self._device(ev.device)
         if isinstance(ev, Beat):

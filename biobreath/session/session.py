@@ -32,6 +32,7 @@ from biobreath.events import (
     Event,
     Link,
     LinkState,
+    Marker,
     SignalQuality,
     Tick,
     Timing,
@@ -100,9 +101,24 @@ class Session:
         self._breath = 0
         self._gaps = 0
         self._stop = asyncio.Event()
+        self._marks: deque[str] = deque()
+        self._marked = asyncio.Event()
+        self.markers: list[Marker] = []
 
     def stop(self) -> None:
         self._stop.set()
+
+    def mark(self, text: str = "") -> None:
+        """Mark this moment (a therapist's note, a preset, a typed line). The mark becomes a
+        :class:`Marker` event at the session's time when the session next takes an event, so it
+        is recorded (and replayed) in its place among the strap's events."""
+        self._marks.append(text)
+        self._marked.set()
+
+    def _next_marker(self) -> Marker:
+        self._marked.clear()
+        t = min(max(self.t, self.clock.now()), self.duration_s)
+        return Marker(t, self._marks.popleft())
 
     @property
     def primary_core(self) -> LiveCore | None:
@@ -148,7 +164,9 @@ class Session:
                 self._advance_pacer(min(ev.t, self.duration_s))
                 if ev.t >= self.duration_s:
                     break
-                if not isinstance(ev, Tick):
+                if isinstance(ev, Marker):
+                    self.markers.append(ev)
+                elif not isinstance(ev, Tick):
                     self._handle(ev)
                 if queue.empty():
                     for li in self.listeners:
@@ -200,18 +218,26 @@ class Session:
         :meth:`stop` was called."""
         if self._stop.is_set():  # checked first: at full speed the queue is never empty
             return _STOP
+        if self._marks:
+            return self._next_marker()
         if not queue.empty():
             return queue.get_nowait()
         getter = asyncio.ensure_future(queue.get())
+        marked = asyncio.ensure_future(self._marked.wait())  # a mark is taken at once
         delay = None if self.source.replays_clock else self.clock.wall_delay(deadline)
-        done, _ = await asyncio.wait({getter, stopper}, timeout=delay,
+        done, _ = await asyncio.wait({getter, stopper, marked}, timeout=delay,
                                      return_when=asyncio.FIRST_COMPLETED)
+        marked.cancel()
         if getter in done:
             return getter.result()
         getter.cancel()
+        if stopper in done:
+            return _STOP
+        if marked in done:
+            return self._next_marker()
         # A timed-out wait has reached the deadline, even if the clock reads a hair short of it
         # (event loops may fire a timer up to their clock's resolution early).
-        return _STOP if stopper in done else Tick(max(self.clock.now(), deadline))
+        return Tick(max(self.clock.now(), deadline))
 
     def _advance_pacer(self, t: float) -> None:
         """Report every pacer breath that ended by ``t`` (s)."""
@@ -323,12 +349,13 @@ class Session:
         path = next((li.saved_path for li in self.listeners if li.saved_path), "")
         if self.primary is None:
             return SessionSummary(self.t, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan,
-                                  self._gaps, path)
+                                  self._gaps, path, markers=tuple(self.markers))
         s = self.straps[self.primary]
         st = s.core.state
         return SessionSummary(self.t, st.n_beats, st.n_artifacts, s.hr.mean,
                               math.sqrt(s.sq_diff.mean), s.coherence.mean, s.coherence.max,
-                              s.swing.mean, self._gaps, path, s.following.mean)
+                              s.swing.mean, self._gaps, path, s.following.mean,
+                              tuple(self.markers))
 
 
 #: Wall seconds a source may take to close (disconnect its straps) when a session ends.
