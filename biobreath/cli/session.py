@@ -158,7 +158,8 @@ def run(args) -> int:
             else:
                 source = open_strap_source(targets, virtual=args.source == "virtual",
                                            sim_params=sim, pacer=pacer, faults=faults,
-                                           fallback_to_any=fallback)
+                                           fallback_to_any=fallback,
+                                           own_thread=not args.headless)
             recorder = RecordingListener(out or default_session_path())
             return Session(source, _session_clock(args), pacer, duration_s=args.duration,
                            listeners=[recorder])

@@ -11,6 +11,7 @@ from biobreath.clock import Clock, ScaledClock
 from biobreath.core.pacer import Pacer
 from biobreath.errors import BiobreathError
 from biobreath.sources.base import BeatSource
+from biobreath.sources.threaded import OwnThreadSource
 from biobreath.straps.ble import BleStrap
 from biobreath.straps.scan import ScanResult, scan
 
@@ -18,7 +19,7 @@ from biobreath.straps.scan import ScanResult, scan
 def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
                       sim_params=None, pacer: Pacer | None = None, outages=(),
                       pmd: bool = True, faults: Sequence[str] = (),
-                      fallback_to_any: bool = False) -> BeatSource:
+                      fallback_to_any: bool = False, own_thread: bool = False) -> BeatSource:
     """The source for ``--source ble`` (``virtual=False``) or ``virtual``.
 
     Real straps: ``devices`` are addresses or advertised names (empty: the first strap heard);
@@ -26,14 +27,18 @@ def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
     Virtual straps: see :func:`biobreath.sim.virtual_source.open_virtual_straps` (``sim_params``,
     ``pacer``, ``outages`` and ``faults`` apply to them only; with no ``devices`` the source looks
     for the first strap heard, as a real one does). ``pmd``: stream raw ECG and ACC from straps
-    that have them (True).
+    that have them (True). ``own_thread``: run the strap's stack on a thread of its own (see
+    :mod:`biobreath.sources.threaded`; for the window, whose frames would otherwise hold it up).
     """
     if not virtual:
-        return BleStrap(devices, pmd=pmd, fallback_to_any=fallback_to_any)
-    from biobreath.sim.virtual_source import open_virtual_straps
+        source: BeatSource = BleStrap(devices, pmd=pmd, fallback_to_any=fallback_to_any)
+    else:
+        from biobreath.sim.virtual_source import open_virtual_straps
 
-    return open_virtual_straps(devices, sim_params=sim_params, pacer=pacer, outages=outages,
-                               pmd=pmd, faults=faults, targets=None if devices else [])
+        source = open_virtual_straps(devices, sim_params=sim_params, pacer=pacer,
+                                     outages=outages, pmd=pmd, faults=faults,
+                                     targets=None if devices else [])
+    return OwnThreadSource(source) if own_thread else source
 
 
 def open_simulated_strap(sim_params, pacer: Pacer) -> BeatSource:
