@@ -89,10 +89,12 @@ class LiveState:
 
 def rmssd(rr_ms: np.ndarray, valid_pairs: np.ndarray | None = None) -> float:
     """Root mean square of successive RR differences (ms); ``valid_pairs`` masks the diffs."""
-    d = np.diff(rr_ms)
+    rr_ms = np.asarray(rr_ms, dtype=float)
+    d = rr_ms[1:] - rr_ms[:-1]
     if valid_pairs is not None:
         d = d[valid_pairs]
-    return float(np.sqrt(np.mean(d * d))) if d.size else math.nan
+    # np.mean's own sum and division, without its per-call overhead (this runs every beat).
+    return math.sqrt(np.add.reduce(d * d) / d.size) if d.size else math.nan
 
 
 class _Ring:

@@ -195,63 +195,92 @@ class _Schedule:
     """The send schedule: every ``(sigma, P)`` still possible, a convex polygon.
 
     ``sigma`` is the chain time (s) of send number ``ref``, ``P`` the period (s, strap clock);
-    send ``n`` happens at ``sigma + (n - ref) P``.
+    send ``n`` happens at ``sigma + (n - ref) P``. The vertices are ``(x[i], y[i])``, kept as
+    Python floats: a polygon has a handful of them, too few for NumPy to pay off per call.
     """
 
+    __slots__ = ("ref", "x", "y")
+
     def __init__(self, ref: int, sigma: tuple[float, float], period: tuple[float, float]) -> None:
-        (x0, x1), (y0, y1) = sigma, period
+        (x0, x1), (y0, y1) = (float(v) for v in sigma), (float(v) for v in period)
         self.ref = ref
-        self.v = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
+        self.x = [x0, x1, x1, x0]
+        self.y = [y0, y0, y1, y1]
 
     def copy(self) -> _Schedule:
         other = _Schedule.__new__(_Schedule)
-        other.ref, other.v = self.ref, self.v.copy()
+        other.ref, other.x, other.y = self.ref, self.x[:], self.y[:]
         return other
 
     def recentre(self, ref: int) -> None:
         """Keep ``ref`` near the newest send so the numbers stay small."""
-        self.v[:, 0] += (ref - self.ref) * self.v[:, 1]
+        d = ref - self.ref
+        self.x = [x + d * y for x, y in zip(self.x, self.y)]
         self.ref = ref
 
-    def send(self, n: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        """Earliest and latest possible chain time (s) of send(s) ``n``."""
-        s = self.v[:, 0] + np.multiply.outer(np.asarray(n, dtype=float) - self.ref, self.v[:, 1])
-        return s.min(axis=-1), s.max(axis=-1)
+    def shift(self, s: float) -> None:
+        """Move every send ``s`` (s) later on the chain."""
+        self.x = [x + s for x in self.x]
+
+    def send(self, n: int) -> tuple[float, float]:
+        """Earliest and latest possible chain time (s) of send ``n``."""
+        d = n - self.ref
+        s = [x + d * y for x, y in zip(self.x, self.y)]
+        return min(s), max(s)
+
+    def mid(self, n: int) -> float:
+        """The middle of the possible chain times (s) of send ``n``."""
+        lo, hi = self.send(n)
+        return 0.5 * (lo + hi)
+
+    def mids(self, n: np.ndarray) -> np.ndarray:
+        """:meth:`mid` of every send number in ``n`` (float array)."""
+        # One row per vertex: reducing over the short axis is much slower.
+        s = np.array(self.y)[:, None] * (n - self.ref) + np.array(self.x)[:, None]
+        return 0.5 * (s.min(axis=0) + s.max(axis=0))
 
     def period(self) -> tuple[float, float]:
         """Shortest and longest possible period (s)."""
-        return float(self.v[:, 1].min()), float(self.v[:, 1].max())
+        return min(self.y), max(self.y)
 
     def clip(self, n: int, bound: float, upper: bool) -> bool:
         """Keep the pairs whose send ``n`` is at most (``upper``) or at least ``bound`` (s);
         False, and nothing changed, when none is left."""
-        g = self.v[:, 0] + (n - self.ref) * self.v[:, 1] - bound   # > 0: after the bound
-        return self._cut(g if upper else -g)
+        d = n - self.ref
+        if upper:   # > 0: after the bound
+            return self._cut([x + d * y - bound for x, y in zip(self.x, self.y)])
+        return self._cut([-(x + d * y - bound) for x, y in zip(self.x, self.y)])
 
-    def _cut(self, g: np.ndarray) -> bool:
+    def _cut(self, g: list[float]) -> bool:
         """Keep the part where the linear function with vertex values ``g`` is <= 0."""
-        if np.all(g <= 0):
+        inside = [v <= 0 for v in g]
+        if all(inside):
             return True
-        if np.all(g > 0):
+        if all(v > 0 for v in g):
             return False
-        out = []
-        k = len(self.v)
+        xs, ys, x, y = [], [], self.x, self.y
+        k = len(g)
         for i in range(k):
             j = (i + 1) % k
-            if g[i] <= 0:
-                out.append(self.v[i])
-            if (g[i] <= 0) != (g[j] <= 0):
-                out.append(self.v[i] + g[i] / (g[i] - g[j]) * (self.v[j] - self.v[i]))
-        v = np.array(out)
-        if len(v) > _MAX_VERTICES:
-            v = _box(v)  # outwards: a simplified schedule only ever allows more
-        self.v = v
+            if inside[i]:
+                xs.append(x[i])
+                ys.append(y[i])
+            if inside[i] != inside[j]:
+                t = g[i] / (g[i] - g[j])
+                xs.append(x[i] + t * (x[j] - x[i]))
+                ys.append(y[i] + t * (y[j] - y[i]))
+        if len(xs) > _MAX_VERTICES:
+            # Outwards: a simplified schedule only ever allows more.
+            (x0, x1), (y0, y1) = (min(xs), max(xs)), (min(ys), max(ys))
+            xs, ys = [x0, x1, x1, x0], [y0, y0, y1, y1]
+        self.x, self.y = xs, ys
         return True
 
     def clip_period(self, bound: float, upper: bool) -> bool:
         """Keep the pairs whose period is at most (``upper``) or at least ``bound`` (s)."""
-        g = self.v[:, 1] - bound
-        return self._cut(g if upper else -g)
+        if upper:
+            return self._cut([y - bound for y in self.y])
+        return self._cut([-(y - bound) for y in self.y])
 
     def admit(self, note: _Note, tolerance: float) -> bool:
         """Narrow by a notification's beats: after the send before it, not after its own; and
@@ -266,13 +295,8 @@ class _Schedule:
                 and (note.before is None
                      or trial.clip(note.n - 1, note.before - tolerance, upper=False))):
             return False
-        self.ref, self.v = trial.ref, trial.v
+        self.ref, self.x, self.y = trial.ref, trial.x, trial.y
         return True
-
-
-def _box(v: np.ndarray) -> np.ndarray:
-    (x0, y0), (x1, y1) = v.min(axis=0), v.max(axis=0)
-    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
 
 
 class BeatTimer:
@@ -303,7 +327,7 @@ class BeatTimer:
         self._fallback_loose = (-1, 0.0)      # (send number, s) whose bounds it loosens
         self._split_pending = 0               # a short RR that ended the last one, left out
         self._arrivals = np.empty(h)         # arrival (s) of the notifications in the envelope
-        self._sends = np.empty(h, dtype=np.int64)  # ... and their send numbers (ring buffer)
+        self._sends = np.empty(h)            # ... and their send numbers (ring buffer)
         self._kept = 0                       # notifications stored there
         self._carried: tuple[int, float] | None = None  # best (send, arrival) that left it
         self._pending: list[tuple[_Note, float]] = []  # late ones, and their lateness (s)
@@ -323,7 +347,8 @@ class BeatTimer:
         """The strap's notification period (s, strap clock), NaN before the first beats."""
         if self._schedule is None:
             return math.nan
-        return float(np.mean(self._schedule.period()))
+        lo, hi = self._schedule.period()
+        return 0.5 * (lo + hi)
 
     @property
     def offset_s(self) -> float:
@@ -400,65 +425,81 @@ class BeatTimer:
     def place(self, arrival: float, rr_ticks: Sequence[int]) -> PlacedBeats:
         """Times (s) of the beats closing ``rr_ticks`` (1/1024 s, oldest first) of a notification
         that arrived at ``arrival`` (s, session clock)."""
-        rr = np.asarray(rr_ticks, dtype=np.int64).reshape(-1)
-        doubtful = rr < self._min_rr_ticks
-        in_chain = ~doubtful
-        for i in np.flatnonzero(doubtful):
-            in_chain[i] = self._split(rr, i)
+        # A notification carries a few RRs: plain Python is quicker on them than NumPy.
+        rr = [int(r) for r in rr_ticks]
+        doubtful = [r < self._min_rr_ticks for r in rr]
+        in_chain = [not d for d in doubtful]
+        for i, d in enumerate(doubtful):
+            if d:
+                in_chain[i] = self._split(rr, i)
         n = 0 if self._n is None else self._n + 1
-        if (rr.size and self._split_pending and self._fallback is not None
-                and self._fallback_loose[0] == n - 1 and self._split(
-                    np.array([self._split_pending, rr[0]]), 0, before=False)):
+        if (rr and self._split_pending and self._fallback is not None
+                and self._fallback_loose[0] == n - 1
+                and self._split([self._split_pending, rr[0]], 0, before=False)):
             # The short RR that ended the last notification and this one's first add up to a
             # usual RR: a split after all, as the other reading had it.
             self._chain, self._fallback = self._fallback, None
             self._narrow()
             self._update_envelope()
-        self._split_pending = int(rr[-1]) if rr.size and doubtful[-1] and not in_chain[-1] else 0
-        if doubtful.any() and self._chain is not None:
+        self._split_pending = rr[-1] if rr and doubtful[-1] and not in_chain[-1] else 0
+        if any(doubtful) and self._chain is not None:
             # The other reading of the doubtful RRs stays possible until the beats rule it out:
             # kept ones bogus after all, or left-out ones a real split. It shifts the schedule of
             # the sends after them; this notification's own beats straddle the shift, so on that
             # reading its bounds are loosened by it.
-            shift = float(np.sum(np.where(in_chain, rr, -rr)[doubtful])) / TICKS_PER_S
+            shift = sum(r if k else -r
+                        for r, k, d in zip(rr, in_chain, doubtful) if d) / TICKS_PER_S
             other = self._chain.copy()
-            other.v[:, 0] += shift
+            other.shift(shift)
             self._fallback, self._fallback_age = other, 0
             self._fallback_loose = (n, abs(shift))
         self._n = n
-        base = 0 if self._ticks is None else self._ticks
-        chain = base + np.cumsum(np.where(in_chain, rr, 0))
-        # A bogus RR sits where the strap puts it, but moves nothing after it.
-        where = np.where(in_chain, chain, chain + rr)
-        if in_chain.any():
-            kept = chain[in_chain]
+        tick = 0 if self._ticks is None else self._ticks
+        where, kept, at = [], [], []   # beat positions (ticks); RRs in the chain, their ends
+        for r, k in zip(rr, in_chain):
+            if k:
+                tick += r
+                kept.append(r)
+                at.append(tick)
+            # A bogus RR sits where the strap puts it, but moves nothing after it.
+            where.append(tick if k else tick + r)
+        if kept:
             # The beat before the chain's first one may be the strap's first detection, which
             # closed no RR and so was reported in no send: nothing bounds it.
-            before = None if self._ticks is None else (kept[0] - rr[in_chain][0]) / TICKS_PER_S
-            note = _Note(n, float(arrival), kept[0] / TICKS_PER_S, kept[-1] / TICKS_PER_S,
-                         before)
-            self._ticks = int(kept[-1])
-            self._recent_rr.extend(rr[in_chain].tolist())
+            before = None if self._ticks is None else (at[0] - kept[0]) / TICKS_PER_S
+            note = _Note(n, float(arrival), at[0] / TICKS_PER_S, at[-1] / TICKS_PER_S, before)
+            self._ticks = at[-1]
+            self._recent_rr.extend(kept)
         else:
             note = _Note(n, float(arrival), None, None, None)
         # A break found at a notification without beats is told with the next beat.
         self._gap |= self._accept(note)
-        gap, self._gap = (self._gap, False) if in_chain.any() else (False, self._gap)
-        if rr.size == 0:
-            return PlacedBeats(np.empty(0), gap, in_chain)
-        times = where / TICKS_PER_S + self.offset_s
+        gap, self._gap = (self._gap, False) if kept else (False, self._gap)
+        if not rr:
+            return PlacedBeats(np.empty(0), gap, np.zeros(0, dtype=bool))
         # Never after the notification arrived (only binds while the schedule is still loose),
         # never before the previous beat.
-        times = np.maximum.accumulate(np.minimum(times, arrival - self.params.latency_min_s))
+        offset, cap = self.offset_s, arrival - self.params.latency_min_s
+        times, top = [], -math.inf
+        for w in where:
+            t = w / TICKS_PER_S + offset
+            t = t if t < cap else cap
+            top = t if t > top else top
+            times.append(top)
         if times[0] <= self._last_time:
-            times = times + (self._last_time + _MIN_STEP_S - times[0])
-        steps = np.diff(times)
-        if steps.size and steps.min() <= 0:
-            times = times[0] + np.r_[0.0, np.cumsum(np.maximum(steps, _MIN_STEP_S))]
+            lift = self._last_time + _MIN_STEP_S - times[0]
+            times = [t + lift for t in times]
+        steps = [b - a for a, b in zip(times, times[1:])]
+        if steps and min(steps) <= 0:
+            acc, t0 = 0.0, times[0]
+            times = [t0]
+            for step in steps:
+                acc += step if step > _MIN_STEP_S else _MIN_STEP_S
+                times.append(t0 + acc)
         self._last_time = float(times[-1])
-        return PlacedBeats(times, gap, in_chain)
+        return PlacedBeats(np.array(times), gap, np.array(in_chain, dtype=bool))
 
-    def _split(self, rr: np.ndarray, i: int, before: bool = True) -> bool:
+    def _split(self, rr: list[int], i: int, before: bool = True) -> bool:
         """Whether the short RR ``rr[i]`` (ticks) is half of one interval split by a spurious
         detection (a neighbour short too, the two together a usual RR), rather than a bogus RR
         added on top of the true ones (its neighbours usual RRs). ``before``: the RR before it
@@ -468,7 +509,7 @@ class BeatTimer:
         usual = float(np.median(self._recent_rr))
         prev = rr[i - 1] if i > 0 else self._recent_rr[-1]
         partners = ([float(prev)] if before else []) + (
-            [float(rr[i + 1])] if i + 1 < rr.size else [])
+            [float(rr[i + 1])] if i + 1 < len(rr) else [])
         return any(x < 0.8 * usual and abs(x + rr[i] - usual) <= 0.2 * usual for x in partners)
 
     def _accept(self, note: _Note) -> bool:
@@ -713,7 +754,7 @@ class BeatTimer:
         self._chain.recentre(note.n)
         self._narrow()
         self._update_envelope()
-        late = note.arrival - float(np.mean(self._schedule.send(note.n))) - self._envelope
+        late = note.arrival - self._schedule.mid(note.n) - self._envelope
         self._latest_lateness = late
         self._lateness.append(late)
         if self._kept % _WAIT_CHECK == 0:
@@ -734,25 +775,28 @@ class BeatTimer:
         self._schedule = self._chain.copy()
         self._disagree = False
         k = min(self._kept, p.history)
-        n, a = self._sends[:k].astype(float), self._arrivals[:k]
-        old = n <= 0.5 * (n.min() + n.max()) if k else n
-        if k < 4 or old.all():
+        n, a = self._sends[:k], self._arrivals[:k]
+        lo, hi = (float(n.min()), float(n.max())) if k else (0.0, 0.0)
+        if k < 4 or lo == hi:
             period, slack = p.period_s, 0.25 * p.period_s
         else:
             period = p.period_s
+            old = n <= 0.5 * (lo + hi)
             for _ in range(2):  # the quickest depend a little on the slope they are taken along
                 r = a - period * n
-                i = np.flatnonzero(old)[np.argmin(r[old])]
-                j = np.flatnonzero(~old)[np.argmin(r[~old])]
-                period = (a[j] - a[i]) / (n[j] - n[i])
+                # The first quickest of each half (ties to the first kept, as argmin has them).
+                i = int(np.argmin(np.where(old, r, np.inf)))
+                j = int(np.argmin(np.where(old, np.inf, r)))
+                a_i, n_i, a_j, n_j = float(a[i]), float(n[i]), float(a[j]), float(n[j])
+                period = (a_j - a_i) / (n_j - n_i)
             # The quickest of k/2 notifications is later than the (6/k)-quantile of the delays
             # (the 7th quickest) only with a probability of about exp(-3); with few, take the
             # median and more margin.
-            excess = a - a[i] - period * (n - n[i])
             q = min(k // 2, 6)
+            least = np.partition(a - a_i - period * (n - n_i), q)[:q + 1]
             margin = 0.02 if k >= _PRIOR_NOTES else 0.05
-            spread = float(np.partition(excess, q)[q] - excess.min()) + margin
-            slack = 2.0 * spread / (n[j] - n[i]) + p.drift_ppm * 1e-6 * period
+            spread = float(least[q] - least.min()) + margin
+            slack = 2.0 * spread / (n_j - n_i) + p.drift_ppm * 1e-6 * period
         narrowed = self._schedule.copy()
         if (narrowed.clip_period(period - slack, upper=False)
                 and narrowed.clip_period(period + slack, upper=True)):
@@ -771,29 +815,28 @@ class BeatTimer:
 
     def _key(self, n: int, arrival: float) -> float:
         """What orders points of the envelope once aged: arrival - (1 + drift) send (s)."""
-        return arrival - (1.0 + self.params.drift_ppm * 1e-6) * float(
-            np.mean(self._schedule.send(n)))
+        return arrival - (1.0 + self.params.drift_ppm * 1e-6) * self._schedule.mid(n)
 
     def _update_envelope(self) -> None:
         """The lower envelope of arrival - send over the notifications kept, each loosened by the
         drift the clocks may make since."""
         k = min(self._kept, self.params.history)
-        sends, arrivals = self._sends[:k], self._arrivals[:k]
-        if self._carried is not None:
-            sends = np.r_[sends, self._carried[0]]
-            arrivals = np.r_[arrivals, self._carried[1]]
-        lo, hi = self._schedule.send(sends)
-        sigma = 0.5 * (lo + hi)
-        now = float(np.mean(self._schedule.send(self._n)))
-        drift = self.params.drift_ppm * 1e-6 * np.maximum(now - sigma, 0.0)
-        points = arrivals - sigma + drift
+        schedule, rate = self._schedule, self.params.drift_ppm * 1e-6
+        now = schedule.mid(self._n)
+        sigma = schedule.mids(self._sends[:k])
+        points = self._arrivals[:k] - sigma + rate * np.maximum(now - sigma, 0.0)
         i = int(np.argmin(points))
-        self._envelope, self._best = float(points[i]), int(sends[i])
+        self._envelope, self._best = float(points[i]), int(self._sends[i])
+        if self._carried is not None:
+            n, arrival = self._carried
+            sigma_n = schedule.mid(n)
+            point = arrival - sigma_n + rate * max(now - sigma_n, 0.0)
+            if point < self._envelope:  # ties go to the notifications kept
+                self._envelope, self._best = point, n
 
     def _late(self, note: _Note) -> float:
         """How late (s) ``note`` arrived against the envelope, if its send number is right."""
-        lo, hi = self._schedule.send(note.n)
-        return note.arrival - 0.5 * float(lo + hi) - self._envelope
+        return note.arrival - self._schedule.mid(note.n) - self._envelope
 
     def _counting(self, note: _Note) -> bool:
         """Lateness tells lost sends apart: it is known to a quarter period. Lateness compares

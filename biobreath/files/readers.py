@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from array import array
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
 _NUMERIC = re.compile(f"{_NUMBER.pattern}|{_NON_FINITE.pattern}", re.ASCII | re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+", re.ASCII)
 _RR_EXAMPLES = "rr, rr_ms, rr_s, ibi, …"
+# A one-column file of nothing but plain numbers is read in one go (see _plain_column).
+_PLAIN_CHARS = re.compile(r"[0-9.eE+\- \t\r\n]*", re.ASCII)
+_TWO_ON_A_LINE = re.compile(r"[^ \t\r\n][ \t]+[^ \t\r\n]", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,13 +326,47 @@ class _Column:
             self.first_bad = (lineno, cell)
 
 
+def _rows(text: str):
+    """(line number, stripped line) of each line that is neither blank nor a comment."""
+    rows = ((n, ln.strip()) for n, ln in enumerate(io.StringIO(text, newline=None), 1))
+    return ((n, ln) for n, ln in rows if ln and not ln.startswith("#"))
+
+
+def _plain_column(text: str, skip: int) -> np.ndarray | None:
+    """The values of a one-column file after its first ``skip`` lines, read in one go when they
+    are plain numbers, one a line, and nothing else (no comment, no bare CR line end); None
+    otherwise, and the line-by-line reading decides (and words any error). Each value is
+    ``float`` of its cell, as there: the same numbers."""
+    if text.count("\r") != text.count("\r\n"):
+        return None
+    parts = text.split("\n", skip)
+    if len(parts) <= skip:
+        return None
+    body = parts[skip]
+    if not _PLAIN_CHARS.fullmatch(body) or (
+            (" " in body or "\t" in body) and _TWO_ON_A_LINE.search(body)):
+        return None
+    try:
+        values = np.array([float(cell) for cell in body.split()])
+    except ValueError:  # "1.2.3", "e5": not numbers, whose line the slow reading names
+        return None
+    return values if values.size else None
+
+
+def _value_line(text: str, has_header: bool, i: int) -> int:
+    """The line number of the ``i``-th value of a one-column file."""
+    rows = _rows(text)
+    if has_header:
+        next(rows)
+    return next(itertools.islice(rows, i, None))[0]
+
+
 def parse_rr_table(text: str, name: str = "<text>") -> RRText:
     """RR intervals (ms), the unit found and notes on how they were read, from RR text or CSV
     content (see the module doc); :class:`SessionFileError` with one line if unusable."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    rows = ((n, ln.strip()) for n, ln in enumerate(io.StringIO(text, newline=None), 1))
-    rows = ((n, ln) for n, ln in rows if ln and not ln.startswith("#"))
+    rows = _rows(text)
     first = next(rows, None)
     if first is None:
         raise SessionFileError(f"{name}: no RR values in the file")
@@ -378,6 +416,11 @@ def parse_rr_table(text: str, name: str = "<text>") -> RRText:
     all_rows = rows if has_header else _chain(first, rows)
     named, pair = layout == "named", layout == "time-rr"
     tcol = 0 if pair else time_col
+    plain = None
+    if width == 1 and delim is None:
+        plain = _plain_column(text, first_line if has_header else first_line - 1)
+        if plain is not None:
+            all_rows = ()
     for lineno, line in all_rows:
         cells = _split(line, delim)
         if named:
@@ -394,12 +437,20 @@ def parse_rr_table(text: str, name: str = "<text>") -> RRText:
             raise _not_a_number(name, lineno, cell, where)
         if tcol is not None:
             times.add(lineno, cells[tcol] if tcol < len(cells) else "")
-    if not rr.values and rr.first_bad is None:
+    if plain is None and not rr.values and rr.first_bad is None:
         raise SessionFileError(f"{name}: no RR values in the file"
                                + (f" (only the header, line {first_line})" if has_header else ""))
 
-    values = np.frombuffer(rr.values, dtype=float)
-    lines = np.frombuffer(rr.lines, dtype=np.int64)
+    if plain is None:
+        values = np.frombuffer(rr.values, dtype=float)
+        lines = np.frombuffer(rr.lines, dtype=np.int64)
+    else:
+        values = plain
+
+    def line_of(i: int) -> int:
+        """The line number of value ``i``, for a message."""
+        return int(lines[i]) if plain is None else _value_line(text, has_header, i)
+
     if layout == "time-rr":
         col_note = _time_rr_layout(name, head if has_header else None, times, rr)
     elif time_col is not None and times.first_bad is None:
@@ -407,12 +458,12 @@ def parse_rr_table(text: str, name: str = "<text>") -> RRText:
 
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise SessionFileError(f"{name}: line {lines[bad[0]]}: {values[bad[0]]:g}{where} is not a "
-                               "finite number")
+        raise SessionFileError(f"{name}: line {line_of(bad[0])}: {values[bad[0]]:g}{where} is "
+                               "not a finite number")
     bad = np.flatnonzero(values <= 0)
     if bad.size:
-        raise SessionFileError(f"{name}: line {lines[bad[0]]}: {values[bad[0]]:g}{where} is not a "
-                               "positive RR interval")
+        raise SessionFileError(f"{name}: line {line_of(bad[0])}: {values[bad[0]]:g}{where} is "
+                               "not a positive RR interval")
     median = float(np.median(values))
     if unit_hint is not None:
         unit = unit_hint
@@ -431,7 +482,7 @@ def parse_rr_table(text: str, name: str = "<text>") -> RRText:
     bad = np.flatnonzero((values < lo) | (values > hi))
     if bad.size:
         v = values[bad[0]]
-        raise SessionFileError(f"{name}: line {lines[bad[0]]}: {v:g} {unit}{where} cannot be an "
+        raise SessionFileError(f"{name}: line {line_of(bad[0])}: {v:g} {unit}{where} cannot be an "
                                f"RR interval (the file is in {unit}; an RR interval is 1 ms to "
                                "60 s)")
     ms = values * scale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 from biobreath.clock import Clock
@@ -31,6 +32,12 @@ class ReplaySource(BeatSource):
                 "recorded": self.data.meta.get("source")}
 
     async def events(self, clock: Clock) -> AsyncIterator[Event]:
+        last = -math.inf
         for ev in read_events(self.data):
-            await clock.sleep_until(getattr(ev, "arrival", ev.t))  # a beat's t is when it beat
+            t = getattr(ev, "arrival", ev.t)  # a beat's t is when it beat
+            # The events of one notification share its arrival: the clock waits once for them
+            # (waiting again for a time already reached would only hand the loop round).
+            if t > last:
+                await clock.sleep_until(t)
+                last = t
             yield ev
