@@ -53,9 +53,19 @@ class SimParams:
         paced_weight_tau_s: how quickly the person switches between paced and free breathing (3 s).
         baroreflex_gain_bpm: peak-to-trough heart-rate swing of the resonant loop per full breath
             (volume 0 -> 1 -> 0) at the resonance rate (11 bpm).
-        baroreflex_damping: damping ratio of the resonant loop (0.25; smaller = sharper resonance).
+        baroreflex_damping: damping ratio of the resonant loop (0.15, Q = 3.3; smaller = sharper
+            resonance). At 0.25 the loop's half-power band spanned +/-1.4 breaths/min, nearly the
+            whole 4.5-6.5 assessment, so neighbouring rates differed by 2-6 % in swing: flatter
+            than the clearly larger oscillation at the resonance rate that paced-breathing
+            studies report (Vaschillo, Vaschillo & Lehrer 2006).
         vagal_gain_bpm: peak-to-trough swing of the direct vagal path per full slow breath (7 bpm).
-        vagal_cutoff_hz: low-pass corner of the vagal path (0.15 Hz).
+        vagal_cutoff_hz: low-pass corner of the vagal path (0.4 Hz). Vagal effects on heart rate
+            act within a beat or two; at 0.15 Hz this path lagged 19-25 degrees near 0.1 Hz and
+            put the rate where heart rate and breathing are in phase 0.2-0.45 breaths/min below
+            ``resonance_bpm``, where the swing did not peak. At 0.4 Hz its lag and the high-pass
+            lead cancel near 0.1 Hz (within 5 degrees over 4.5-6.5 breaths/min), so the person's
+            heart rate swings most and is in phase with breathing at ``resonance_bpm``, as
+            resonance is defined (Vaschillo et al. 2006; Lehrer 2013).
         vagal_highpass_hz: high-pass corner of the vagal path, so a deeper mean volume does not
             shift the mean heart rate (0.02 Hz).
         mayer_sd_bpm: SD of the noise-driven resonant (Mayer-wave-like) heart-rate fluctuation
@@ -104,9 +114,9 @@ class SimParams:
     paced_depth_loss: float = 0.25
     paced_weight_tau_s: float = 3.0
     baroreflex_gain_bpm: float = 11.0
-    baroreflex_damping: float = 0.25
+    baroreflex_damping: float = 0.15
     vagal_gain_bpm: float = 7.0
-    vagal_cutoff_hz: float = 0.15
+    vagal_cutoff_hz: float = 0.4
     vagal_highpass_hz: float = 0.02
     mayer_sd_bpm: float = 1.5
     vlf_sd_bpm: float = 2.5
