@@ -3,20 +3,28 @@
 Phase is counted in breaths (cycles): its integer part numbers the breath, its fraction says where
 in the breath the pacer is. Within a breath the lung-volume curve (0 = empty, 1 = full) rises as a
 raised cosine while inhaling, stays full during a hold, falls while exhaling, stays empty during a
-hold after exhaling. A protocol's next step starts at the breath boundary nearest its nominal
-start, so no breath is ever cut; a rate change from the user (:meth:`Pacer.set_rate`) is
-immediate and keeps phase and volume continuous.
+hold after exhaling; a sigh's second inhale (a top-up) follows the first at once. A protocol's
+next step starts at the breath boundary nearest its nominal start, so no breath is ever cut; a
+rate change from the user (:meth:`Pacer.set_rate`) is immediate and keeps phase and volume
+continuous.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from biobreath.core.protocol import BreathingProtocol, BreathShape, Step, check_breath
+from biobreath.core.protocol import (
+    INHALE_SHARE,
+    TOP_UP_FROM,
+    BreathingProtocol,
+    BreathShape,
+    Step,
+    check_breath,
+)
 from biobreath.errors import ProtocolError
 
 FREE_PERIOD_S = 10.0
@@ -25,20 +33,27 @@ FREE_PERIOD_S = 10.0
 
 class Stage(enum.Enum):
     INHALE = "breathe in"
+    TOP_UP = "breathe in again"
     HOLD_IN = "hold"
     EXHALE = "breathe out"
     HOLD_OUT = "hold "
     FREE = "breathe freely"
 
 
+STAGES = (Stage.INHALE, Stage.TOP_UP, Stage.HOLD_IN, Stage.EXHALE, Stage.HOLD_OUT, Stage.FREE)
+"""Stages in breath order (free last): :meth:`Pacer.stages` returns indices into this."""
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """From ``t0`` (s) at phase ``phase0`` (breaths), the pacer runs at ``shape`` (None: free)."""
+    """From ``t0`` (s) at phase ``phase0`` (breaths), the pacer runs at ``shape`` (None: free).
+    ``continues``: a gradual change of the pace before it (adaptive pacing), not a new pace."""
 
     t0: float
     phase0: float
     shape: BreathShape | None
     label: str
+    continues: bool = False
 
     @property
     def period_s(self) -> float:
@@ -116,23 +131,42 @@ class Pacer:
             out[m] = _shape_volume(shape, frac[m])
         return float(out[0]) if np.ndim(t) == 0 else out
 
+    def stages(self, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where in its breath the pacer is at each time of the array ``t`` (s): the stage
+        (an index into :data:`STAGES`; ``FREE`` where breathing is free), the seconds since that
+        stage began and the seconds it has left."""
+        ta = np.atleast_1d(np.asarray(t, dtype=float))
+        idx = np.clip(np.searchsorted(self._t0, ta, side="right") - 1, 0, None)
+        frac = np.mod(self._p0[idx] + (ta - self._t0[idx]) / self._period[idx], 1.0)
+        stage = np.full(ta.shape, STAGES.index(Stage.FREE))
+        since = frac * FREE_PERIOD_S
+        left = (1.0 - frac) * FREE_PERIOD_S
+        for k in np.unique(idx):
+            s = self._segments[k].shape
+            if s is None:
+                continue
+            m = idx == k
+            pos = frac[m] * s.period_s
+            # Stages in breath order; side="right" never enters a zero-length hold.
+            ends = np.cumsum(s.parts)
+            i = np.minimum(np.searchsorted(ends, pos, side="right"), len(ends) - 1)
+            start = np.r_[0.0, ends][i]
+            stage[m], since[m], left[m] = i, pos - start, ends[i] - pos
+        return stage, since, left
+
     def state(self, t: float) -> PacerState:
         seg = self.segment(t)
         phase = self.phase(t)
-        frac = phase % 1.0
-        if seg.shape is None:
-            left = (1.0 - frac) * FREE_PERIOD_S
-            return PacerState(t, phase, math.nan, Stage.FREE, left, None, seg.label)
-        s = seg.shape
-        pos = frac * s.period_s
-        # The stage the loop stops at is the answer (B007 misses its use after the loop).
-        for stage, length in ((Stage.INHALE, s.inhale_s), (Stage.HOLD_IN, s.hold_in_s),  # noqa: B007
-                              (Stage.EXHALE, s.exhale_s), (Stage.HOLD_OUT, s.hold_out_s)):
-            if pos < length:
-                break
-            pos -= length
-        return PacerState(t, phase, float(_shape_volume(s, np.array([frac]))[0]), stage,
-                          length - pos, s.rate_bpm, seg.label)
+        stage, _, left = self.stages(t)
+        rate = seg.shape.rate_bpm if seg.shape else None
+        return PacerState(t, phase, float(self.volume(t)), STAGES[int(stage[0])], float(left[0]),
+                          rate, seg.label)
+
+    def step_at(self, t: float) -> Step:
+        """The protocol's step whose nominal stretch holds time ``t`` (s) (the last after the
+        end), whatever rate changes the pacer has made since."""
+        k = int(np.searchsorted([end for end, _ in self._steps], t, side="right"))
+        return self._steps[min(k, len(self._steps) - 1)][1]
 
     def breath_start(self, n: int) -> float:
         """Session time (s) at which breath number ``n`` starts."""
@@ -140,34 +174,66 @@ class Pacer:
         seg = self._segments[k]
         return seg.t0 + (n - seg.phase0) * seg.period_s
 
-    def set_rate(self, t: float, rate_bpm: float) -> None:
-        """Change the pace now, keeping phase and the breath's proportions (so volume too).
+    def pace_start(self, t: float) -> float:
+        """When (s) the pace at ``t`` began: gradual changes (adaptive pacing) continue a pace."""
+        k = max(0, int(np.searchsorted(self._t0, t, side="right")) - 1)
+        while k > 0 and self._segments[k].continues:
+            k -= 1
+        return self._segments[k].t0
 
-        The new breath meets the protocol's own safety rules (2-30 breaths/min, holds up to 10 s,
-        unless the protocol allows extreme pacing); else :class:`ProtocolError`.
-        """
+    def check_pace(self, t: float, rate_bpm: float, inhale_ratio: float | None = None
+                   ) -> BreathShape:
+        """The breath :meth:`set_rate` would pace from ``t`` (s), or :class:`ProtocolError`
+        (one line) if the protocol's safety rules forbid it."""
         seg = self.segment(t)
         base = seg.shape or BreathShape(FREE_PERIOD_S * 0.4, FREE_PERIOD_S * 0.6)
         if not (math.isfinite(rate_bpm) and rate_bpm > 0):
             raise ProtocolError(f"{rate_bpm:g} breaths/min: a rate must be a positive number")
-        shape = check_breath(base.at_rate(rate_bpm), where=f"{rate_bpm:g} breaths/min",
-                             allow_extreme_pacing=self.protocol.allow_extreme_pacing)
+        if inhale_ratio is not None:
+            lo, hi = INHALE_SHARE
+            if not (math.isfinite(inhale_ratio) and lo <= inhale_ratio <= hi):
+                raise ProtocolError(f"inhale share {inhale_ratio:g}: it must be from {lo:g} to "
+                                    f"{hi:g}")
+            both = base.inhale_s + base.exhale_s
+            base = BreathShape(both * inhale_ratio, both * (1 - inhale_ratio), base.hold_in_s,
+                               base.hold_out_s, base.top_up_s)
+        return check_breath(base.at_rate(rate_bpm), where=f"{rate_bpm:g} breaths/min",
+                            allow_extreme_pacing=self.protocol.allow_extreme_pacing)
+
+    def set_rate(self, t: float, rate_bpm: float, inhale_ratio: float | None = None, *,
+                 gradual: bool = False) -> None:
+        """Change the pace now, keeping phase and the breath's proportions (so volume too);
+        ``inhale_ratio`` (inhale share of inhale + exhale) changes the proportions as well, which
+        keeps volume continuous at a breath boundary. ``gradual``: a small step of a slowly
+        moving pace (:meth:`pace_start` then looks through it).
+
+        The new breath meets the protocol's own safety rules (2-30 breaths/min, holds up to 10 s,
+        unless the protocol allows extreme pacing); else :class:`ProtocolError`.
+        """
+        shape = self.check_pace(t, rate_bpm, inhale_ratio)
         remaining = [(end, step) for end, step in self._steps if end > t]
         current = remaining[0] if remaining else (math.inf, Step(math.inf, None))
-        manual = Step(current[1].duration_s, shape, f"{rate_bpm:.3g} breaths/min")
+        # A gradual change keeps the step's own words; a new pace says what it is.
+        label = self.segment(t).label if gradual else f"{rate_bpm:.3g} breaths/min"
+        manual = Step(current[1].duration_s, shape, label)
         keep = [s for s in self._segments if s.t0 < t]
-        self._segments = keep + _schedule(t, self.phase(t), [(current[0], manual)] + remaining[1:])
+        new = _schedule(t, self.phase(t), [(current[0], manual)] + remaining[1:])
+        new[0] = replace(new[0], continues=gradual)
+        self._segments = keep + new
         self._reindex()
 
 
 def _shape_volume(s: BreathShape, frac: np.ndarray) -> np.ndarray:
     """Lung volume 0-1 at breath fractions ``frac`` (0-1) for one breath shape."""
     pos = frac * s.period_s
-    a, b, c = s.inhale_s, s.inhale_s + s.hold_in_s, s.inhale_s + s.hold_in_s + s.exhale_s
+    a, u, b, c = np.cumsum(s.parts)[:4]  # ends of inhale, top-up, hold, exhale
+    first = TOP_UP_FROM if s.top_up_s > 0 else 1.0  # how full the first inhale fills
     vol = np.zeros_like(pos)
     inh = pos < a
-    vol[inh] = 0.5 - 0.5 * np.cos(np.pi * pos[inh] / a)
-    vol[(pos >= a) & (pos < b)] = 1.0
+    vol[inh] = first * (0.5 - 0.5 * np.cos(np.pi * pos[inh] / a))
+    top = (pos >= a) & (pos < u)
+    vol[top] = first + (1 - first) * (0.5 - 0.5 * np.cos(np.pi * (pos[top] - a) / s.top_up_s))
+    vol[(pos >= u) & (pos < b)] = 1.0
     exh = (pos >= b) & (pos < c)
     vol[exh] = 0.5 + 0.5 * np.cos(np.pi * (pos[exh] - b) / s.exhale_s)
     return vol

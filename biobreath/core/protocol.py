@@ -4,7 +4,10 @@ A protocol is a sequence of steps. A paced step gives its breath either as secon
 (``inhale_s``, ``exhale_s``, optional ``hold_in_s``, ``hold_out_s``) or as a rate
 (``rate_bpm``, breaths/min) with ``inhale_ratio`` (inhale share of inhale+exhale, 0.1-0.9, or a
 string like ``"4:6"``) and optional holds in seconds; ``paced = false`` is a free-breathing step
-(a baseline). Errors name the file, the step and the field.
+(a baseline). ``rate_bpm = "resonance"`` is the person's own resonance rate, given when the
+protocol is loaded; ``ramp_from_bpm`` makes the step a ramp from that rate to ``rate_bpm``
+(a step every 30 s); ``adaptive = true`` lets the pacer move around the step's rate
+(:mod:`biobreath.core.adaptive`). Errors name the file, the step and the field.
 
 One set of rules, whichever way a protocol arrives (a TOML file, or rebuilt from a recording's
 metadata, which gives every paced step as seconds): every number is finite; a step lasts 3 s to
@@ -37,34 +40,58 @@ _REL_TOL = 1e-9  # derived durations and rates: float rounding must not flip a v
 
 _TOP_KEYS = ("name", "description", "step", "allow_extreme_pacing")
 _STEP_KEYS = ("label", "minutes", "seconds", "paced", "rate_bpm", "inhale_ratio", "inhale_s",
-              "exhale_s", "hold_in_s", "hold_out_s")
-_BREATH_KEYS = ("rate_bpm", "inhale_ratio", "inhale_s", "exhale_s", "hold_in_s", "hold_out_s")
+              "exhale_s", "hold_in_s", "hold_out_s", "top_up_s", "ramp_from_bpm", "adaptive")
+_BREATH_KEYS = ("rate_bpm", "inhale_ratio", "inhale_s", "exhale_s", "hold_in_s", "hold_out_s",
+                "top_up_s", "ramp_from_bpm", "adaptive")
+RESONANCE = "resonance"  # rate_bpm = "resonance": the person's own rate, given when loading
+DEFAULT_RESONANCE_BPM = 6.0  # ... or this, for a person not yet assessed
+NO_ASSESSMENT_NOTE = ("No resonance assessment yet, so this paces at 6 breaths/min; an "
+                      "assessment finds your own rate.")
+RAMP_STEP_S = 30.0  # a ramp changes rate every this many seconds
+TOP_UP_FROM = 0.75  # share of a full breath the first inhale reaches before a top-up
 _RATIO_PART = re.compile(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
 _FLAG = "set allow_extreme_pacing = true at the top of the file to allow it"
 
 
+def safety_line(stop: str) -> str:
+    """The plain line every session starts with; ``stop`` says how to stop (a key)."""
+    return (f"Breathe gently, not deeply. If you feel lightheaded or dizzy, stop ({stop}) and "
+            "breathe normally.")
+
+
 @dataclass(frozen=True, slots=True)
 class BreathShape:
-    """One breath: durations in s of inhale, hold after inhale, exhale, hold after exhale."""
+    """One breath: durations in s of inhale, hold after inhale, exhale, hold after exhale, and
+    of a second, short inhale straight after the first (``top_up_s``, 0: none), as in a
+    physiological sigh: the first inhale then fills the lungs to :data:`TOP_UP_FROM`, the
+    second tops them up."""
 
     inhale_s: float
     exhale_s: float
     hold_in_s: float = 0.0
     hold_out_s: float = 0.0
+    top_up_s: float = 0.0
+
+    @property
+    def parts(self) -> tuple[float, float, float, float, float]:
+        """Durations (s) in breath order: inhale, top-up, hold, exhale, hold."""
+        return self.inhale_s, self.top_up_s, self.hold_in_s, self.exhale_s, self.hold_out_s
 
     @property
     def period_s(self) -> float:
-        return self.inhale_s + self.hold_in_s + self.exhale_s + self.hold_out_s
+        return sum(self.parts)
 
     @property
     def rate_bpm(self) -> float:
-        return 60.0 / self.period_s
+        """Breaths/min, rounded to 1e-9 so that a step written as 6.5 reads back as 6.5 (its
+        durations, 60/6.5 split 4:6, sum to a period a rounding error away from 60/6.5)."""
+        return round(60.0 / self.period_s, 9)
 
     def at_rate(self, rate_bpm: float) -> BreathShape:
         """The same proportions at another rate (breaths/min)."""
         k = (60.0 / rate_bpm) / self.period_s
         return BreathShape(self.inhale_s * k, self.exhale_s * k, self.hold_in_s * k,
-                           self.hold_out_s * k)
+                           self.hold_out_s * k, self.top_up_s * k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +101,7 @@ class Step:
     duration_s: float
     shape: BreathShape | None
     label: str = ""
+    adaptive: bool = False  # the pacer may move around this rate (biobreath.core.adaptive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +192,10 @@ def _check_shape(shape: BreathShape, where: str, extreme: bool, fields: str) -> 
         if not (math.isfinite(v) and _within(v, lo, hi)):
             raise ProtocolError(f"{where}: {fields} give an {key} of {v:.3g} s; each of inhale "
                                 f"and exhale must last {lo:g}-{hi:g} s")
+    if not (shape.top_up_s == 0 or (math.isfinite(shape.top_up_s)
+                                    and _within(shape.top_up_s, lo, hi))):
+        raise ProtocolError(f"{where}: {fields} give a second inhale of {shape.top_up_s:.3g} s; "
+                            f"it must last {lo:g}-{hi:g} s")
     rate = shape.rate_bpm
     if not math.isfinite(rate):
         raise ProtocolError(f"{where}: {fields} give no finite breathing rate")
@@ -173,7 +205,9 @@ def _check_shape(shape: BreathShape, where: str, extreme: bool, fields: str) -> 
     return shape
 
 
-def _parse_step(d: object, where: str, extreme: bool) -> Step:
+def _parse_step(d: object, where: str, extreme: bool) -> tuple[Step, ...]:
+    """One step of a file; a ramp (``ramp_from_bpm``) becomes a step every
+    :data:`RAMP_STEP_S` at rates evenly spaced from the ramp's start to ``rate_bpm``."""
     if not isinstance(d, dict):
         raise ProtocolError(f"{where}: a step must be a table")
     unknown = [k for k in d if k not in _STEP_KEYS]
@@ -196,7 +230,10 @@ def _parse_step(d: object, where: str, extreme: bool) -> Step:
         if extra:
             raise ProtocolError(f"{where}: a free-breathing step (paced = false) takes no "
                                 f"{', '.join(repr(k) for k in extra)}")
-        return Step(duration, None, label or "free breathing")
+        return (Step(duration, None, label or "free breathing"),)
+    adaptive = d.get("adaptive", False)
+    if not isinstance(adaptive, bool):
+        raise ProtocolError(f"{where}: 'adaptive' must be true or false, got {_show(adaptive)}")
     max_hold = EXTREME_MAX_HOLD_S if extreme else MAX_HOLD_S
     hold_hint = "" if extreme else f" ({_FLAG} up to {EXTREME_MAX_HOLD_S:g})"
     hold_in = _number(d, "hold_in_s", where, lo=0, hi=max_hold, default=0.0, hint=hold_hint)
@@ -204,6 +241,9 @@ def _parse_step(d: object, where: str, extreme: bool) -> Step:
     if "rate_bpm" in d:
         if "inhale_s" in d or "exhale_s" in d:
             raise ProtocolError(f"{where}: give 'rate_bpm' or 'inhale_s'/'exhale_s', not both")
+        if "top_up_s" in d:
+            raise ProtocolError(f"{where}: 'top_up_s' goes with 'inhale_s'/'exhale_s', not with "
+                                "'rate_bpm'")
         lo = EXTREME_MIN_RATE_BPM if extreme else MIN_RATE_BPM
         rate_hint = "" if extreme else f" ({_FLAG} from {EXTREME_MIN_RATE_BPM:g})"
         rate = _number(d, "rate_bpm", where, lo=lo, hi=MAX_RATE_BPM, hint=rate_hint)
@@ -214,23 +254,72 @@ def _parse_step(d: object, where: str, extreme: bool) -> Step:
                                 "breaths/min")
         shape = BreathShape(breathing * frac, breathing * (1 - frac), hold_in, hold_out)
         fields = "'rate_bpm' and 'inhale_ratio'"
+        if "ramp_from_bpm" in d:
+            return _ramp(d, where, extreme, duration, label, shape, lo, rate_hint)
     else:
+        if "ramp_from_bpm" in d:
+            raise ProtocolError(f"{where}: 'ramp_from_bpm' goes with 'rate_bpm', not with "
+                                "'inhale_s'/'exhale_s'")
+        top_up = _number(d, "top_up_s", where, lo=0, hi=PHASE_S[1], default=0.0)
+        if 0 < top_up < PHASE_S[0]:
+            raise ProtocolError(f"{where}: 'top_up_s' must be 0 (none) or from {PHASE_S[0]:g} "
+                                f"to {PHASE_S[1]:g} s, got {top_up:g}")
         if "inhale_ratio" in d:
             raise ProtocolError(f"{where}: 'inhale_ratio' goes with 'rate_bpm', not with "
                                 "'inhale_s'/'exhale_s'")
         lo, hi = PHASE_S
         shape = BreathShape(_number(d, "inhale_s", where, lo=lo, hi=hi, tolerant=True),
                             _number(d, "exhale_s", where, lo=lo, hi=hi, tolerant=True),
-                            hold_in, hold_out)
-        fields = "'inhale_s', 'exhale_s' and the holds"
+                            hold_in, hold_out, top_up)
+        fields = ("'inhale_s', 'exhale_s', 'top_up_s' and the holds" if top_up
+                  else "'inhale_s', 'exhale_s' and the holds")
     _check_shape(shape, where, extreme, fields)
-    return Step(duration, shape, label or f"{shape.rate_bpm:.3g} breaths/min")
+    return (Step(duration, shape, label or f"{shape.rate_bpm:.3g} breaths/min", adaptive),)
 
 
-def parse_protocol(raw: dict, source: str = "<protocol>",
-                   default_name: str = "custom") -> BreathingProtocol:
+def _ramp(d: dict, where: str, extreme: bool, duration: float, label: str, end: BreathShape,
+          lo: float, hint: str) -> tuple[Step, ...]:
+    """A ramp from ``ramp_from_bpm`` to the step's rate in :data:`RAMP_STEP_S` steps, each breath
+    keeping the step's inhale share and holds."""
+    if d.get("adaptive"):
+        raise ProtocolError(f"{where}: a ramp (ramp_from_bpm) cannot be adaptive")
+    start = _number(d, "ramp_from_bpm", where, lo=lo, hi=MAX_RATE_BPM, hint=hint)
+    n = max(2, round(duration / RAMP_STEP_S))
+    if duration / n < STEP_SECONDS[0]:
+        raise ProtocolError(f"{where}: a ramp needs at least {2 * STEP_SECONDS[0]:g} s")
+    steps = []
+    breathing = end.inhale_s + end.exhale_s
+    frac = end.inhale_s / breathing
+    for k in range(n):
+        rate = start + (end.rate_bpm - start) * k / (n - 1)
+        b = 60.0 / rate - end.hold_in_s - end.hold_out_s
+        if b < 2 * PHASE_S[0]:
+            raise ProtocolError(f"{where}: holds leave no time to breathe at {rate:.3g} "
+                                "breaths/min")
+        shape = _check_shape(BreathShape(b * frac, b * (1 - frac), end.hold_in_s, end.hold_out_s),
+                             where, extreme, "'ramp_from_bpm' and 'rate_bpm'")
+        steps.append(Step(duration / n, shape, label or f"{rate:.3g} breaths/min"))
+    return tuple(steps)
+
+
+def _resolve_resonance(raw_steps: list, resonance_bpm: float | None) -> tuple[list, bool]:
+    """The steps with ``rate_bpm = "resonance"`` replaced by ``resonance_bpm`` (or
+    :data:`DEFAULT_RESONANCE_BPM`), and whether any step asked for it."""
+    rate = DEFAULT_RESONANCE_BPM if resonance_bpm is None else resonance_bpm
+    out, used = [], False
+    for step in raw_steps:
+        if isinstance(step, dict) and step.get("rate_bpm") == RESONANCE:
+            step, used = {**step, "rate_bpm": rate}, True
+        out.append(step)
+    return out, used
+
+
+def parse_protocol(raw: dict, source: str = "<protocol>", default_name: str = "custom", *,
+                   resonance_bpm: float | None = None) -> BreathingProtocol:
     """Validate a decoded protocol table (from a TOML file or rebuilt from a recording); raise
-    :class:`ProtocolError` with one line naming ``source``, the step and the field."""
+    :class:`ProtocolError` with one line naming ``source``, the step and the field. A step's
+    ``rate_bpm = "resonance"`` paces at ``resonance_bpm`` (the person's rate, breaths/min);
+    without it at 6 breaths/min, and the description says no assessment was done."""
     if not isinstance(raw, dict):
         raise ProtocolError(f"{source}: a protocol must be a table")
     unknown = [k for k in raw if k not in _TOP_KEYS]
@@ -251,6 +340,9 @@ def parse_protocol(raw: dict, source: str = "<protocol>",
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ProtocolError(f"{source}: 'description' must be a string, got {_show(description)}")
-    parsed = tuple(_parse_step(s, f"{source}: step {i + 1}", extreme)
-                   for i, s in enumerate(steps))
+    steps, personal = _resolve_resonance(steps, resonance_bpm)
+    if personal and resonance_bpm is None:
+        description = f"{description} {NO_ASSESSMENT_NOTE}".strip()
+    parsed = tuple(step for i, s in enumerate(steps)
+                   for step in _parse_step(s, f"{source}: step {i + 1}", extreme))
     return BreathingProtocol(name, description, parsed, source, extreme)
