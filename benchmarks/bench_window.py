@@ -10,7 +10,11 @@ frame side by side so a busy machine slows them alike: the naive one rebuilds th
 scratch every frame (with the same pens); "smooth pens" is the window with each curve stroked as
 one antialiased polyline and an antialiased fill, pyqtgraph's defaults.
 
-    python benchmarks/bench_window.py [--frames 600] [--size 1280x800]
+``--spectrum`` opens the heart-rate spectrum panel in every window (it redraws with each
+coherence update, every 5 s); ``--present`` lays the windows out as presentation mode does (large
+figures, controls hidden) at ``--size``. The windows' remembered settings go to a temporary file.
+
+    python benchmarks/bench_window.py [--frames 600] [--size 1280x800] [--spectrum] [--present]
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import argparse
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -123,7 +129,10 @@ def _segmented(curve: pg.PlotCurveItem) -> pg.PlotCurveItem:
     return curve
 
 
-def _window(cls: type[w.TrainerWindow], size: tuple[int, int]
+SETTINGS = Path(tempfile.mkdtemp(prefix="bench-window-")) / "window.ini"
+
+
+def _window(cls: type[w.TrainerWindow], size: tuple[int, int], spectrum: bool, present: bool
             ) -> tuple[w.TrainerWindow, SteppedClock]:
     clock = SteppedClock()
 
@@ -131,9 +140,13 @@ def _window(cls: type[w.TrainerWindow], size: tuple[int, int]
         pacer = Pacer(protocol)
         return Session(SimulatedStrap(SimParams(seed=1, ectopic_rate=0.01), pacer), clock, pacer)
 
-    win = cls(make_session, load_protocol("coherence"), autostart=False, fps=FPS)
-    win.resize(*size)
+    win = cls(make_session, load_protocol("coherence"), autostart=False, fps=FPS,
+              settings=QtCore.QSettings(str(SETTINGS), QtCore.QSettings.Format.IniFormat))
     win.show()
+    if present:
+        win.set_presenting(True)
+    win.resize(*size)  # after: offscreen, presentation mode would take the small virtual screen
+    win.show_spectrum(spectrum)
     win.start()
     win._timer.stop()  # frames are driven and timed here, not by the window's timer
     return win, clock
@@ -148,12 +161,13 @@ async def _step(clocks: list[SteppedClock], dt: float) -> None:
 
 
 def run(classes: list[type[w.TrainerWindow]], size: tuple[int, int], frames: int,
-        loop: asyncio.AbstractEventLoop) -> list[tuple[np.ndarray, np.ndarray]]:
+        loop: asyncio.AbstractEventLoop, *, spectrum: bool = False, present: bool = False
+        ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per-frame seconds of each window: update alone, update and repaint, update and grab.
 
     The windows run side by side, frame by frame, so a busy machine slows them alike.
     """
-    pairs = [_window(cls, size) for cls in classes]
+    pairs = [_window(cls, size, spectrum, present) for cls in classes]
     wins = [win for win, _ in pairs]
     clocks = [clock for _, clock in pairs]
 
@@ -199,18 +213,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=600)
     ap.add_argument("--size", default="1280x800", help="window size WxH (default 1280x800)")
+    ap.add_argument("--spectrum", action="store_true", help="with the spectrum panel open")
+    ap.add_argument("--present", action="store_true", help="in presentation mode")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QtWidgets.QApplication([])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    print(f"trainer window {size[0]}x{size[1]}, {args.frames} frames at {FPS} fps of session "
-          f"time, Qt {QtCore.qVersion()} platform {app.platformName()}, pyqtgraph {pg.__version__}")
+    print(f"trainer window {size[0]}x{size[1]}"
+          + (", spectrum panel open" if args.spectrum else "")
+          + (", presentation mode" if args.present else "")
+          + f", {args.frames} frames at {FPS} fps of session time, Qt {QtCore.qVersion()} "
+          f"platform {app.platformName()}, pyqtgraph {pg.__version__}")
     cols = ("update", "repaint", "grab")
     print(f"{'ms':<24}" + "".join(f"{c + ' med':>12}{c + ' p99':>12}" for c in cols))
     variants = {"incremental (window.py)": w.TrainerWindow, "naive rebuild": NaiveWindow,
                 "smooth pens": SmoothPensWindow}
-    results = dict(zip(variants, run(list(variants.values()), size, args.frames, loop)))
+    results = dict(zip(variants, run(list(variants.values()), size, args.frames, loop,
+                                     spectrum=args.spectrum, present=args.present)))
     for name, times in results.items():
         cells = (f"{1e3 * np.median(x):>12.2f}{1e3 * np.percentile(x, 99):>12.2f}" for x in times)
         print(f"{name:<24}" + "".join(cells))

@@ -137,7 +137,7 @@ def test_session_updates_every_view_and_ends_on_the_summary(qtbot, loop, tmp_pat
     score = win.score_panel.score_label.text()
     assert score != idle_score and score.isdigit()
     level = score_level(float(score))
-    assert win.score_panel.level_label.text() == f"{level} coherence"
+    assert win.score_panel.level_label.text().endswith(f" {level} coherence")
     assert LEVEL[level] in win.score_panel.score_label.styleSheet()
     x, y = win.heart_trace.hr_curve.getData()
     assert x.size > 50 and 40 < y.min() and y.max() < 120
@@ -388,7 +388,7 @@ def test_coherence_panels_show_the_score_in_its_level_colour(qtbot):
     qtbot.addWidget(score)
     qtbot.addWidget(history)
     score.show_result(coherence_result(90.0, 75.0))
-    assert score.score_label.text() == "75" and score.level_label.text() == "high coherence"
+    assert score.score_label.text() == "75" and score.level_label.text() == "▲ high coherence"
     assert LEVEL["high"] in score.score_label.styleSheet()
     assert score.peak_label.text() == "heart rhythm at 6.0 /min"
     score.show_result(None)

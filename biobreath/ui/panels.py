@@ -2,6 +2,8 @@
 the coherence score and its history, the strap's status and the end-of-session summary.
 
 Each panel draws only what it is handed through its methods; none reads the session itself.
+Colours come from the current palette (:mod:`biobreath.ui.theme`); a panel's ``restyle(palette)``
+redraws its own items in another one.
 """
 
 from __future__ import annotations
@@ -21,23 +23,22 @@ from biobreath.core.coherence import (
 from biobreath.core.live import LiveCore, LiveState
 from biobreath.core.pacer import Pacer, PacerState, Stage
 from biobreath.core.respiration import BreathingEstimate
-from biobreath.events import SignalQuality
+from biobreath.events import Marker, SignalQuality
 from biobreath.session import SessionSummary, StrapStatus
 from biobreath.ui.formatting import summary_lines
 from biobreath.ui.theme import (
-    ARTIFACT,
-    BREATH,
-    HR,
-    LEVEL,
-    LINK,
-    MEASURED,
+    LEVEL_MARK,
+    LEVEL_SYMBOL,
     MUTED,
-    PANEL,
     TEXT,
+    Palette,
     Panel,
+    current,
     font,
     label,
     mix,
+    paint_label,
+    set_share,
     set_text,
     style_plot,
 )
@@ -55,10 +56,18 @@ GAP_S = 3.0
 HR_RANGE = (50.0, 90.0)
 """The bpm axis (low, high) before the first beats."""
 
-QUALITY = {SignalQuality.GOOD: ("signal good", LEVEL["high"]),
-           SignalQuality.NOISY: ("signal noisy", LEVEL["medium"]),
-           SignalQuality.NO_CONTACT: ("no signal", LEVEL["low"]),
-           SignalQuality.UNKNOWN: ("waiting for beats", MUTED)}
+HR_SHARE = 0.035
+"""The heart-rate figure is at least this share of the window's height (px)."""
+SCORE_SHARE = 0.12
+"""The coherence score is at least this share of the window's height (px): readable from 3 m."""
+MARKER_TEXT_CHARS = 28
+"""A marker's text is cut to this many characters where it is drawn on a plot."""
+
+QUALITY = {SignalQuality.GOOD: ("signal good", "high"),
+           SignalQuality.NOISY: ("signal noisy", "medium"),
+           SignalQuality.NO_CONTACT: ("no signal", "low"),
+           SignalQuality.UNKNOWN: ("waiting for beats", "muted")}
+"""Each signal quality's words and the palette colour they are shown in."""
 
 
 def _unbroken(t: np.ndarray) -> np.ndarray:
@@ -68,18 +77,52 @@ def _unbroken(t: np.ndarray) -> np.ndarray:
     return connect
 
 
-def _legend(*, measured: bool) -> str:
+def _legend(p: Palette, *, measured: bool) -> str:
     gap = "&nbsp;" * 3
-    return (f"<span style='color:{HR}'>━━</span> heart rate{gap}"
-            f"<span style='color:{BREATH}'>██</span> pacer{gap}"
-            + (f"<span style='color:{MEASURED}'>━━</span> your breathing{gap}"
+    return (f"<span style='color:{p.hr}'>━━</span> heart rate{gap}"
+            f"<span style='color:{p.breath}'>██</span> pacer{gap}"
+            + (f"<span style='color:{p.measured}'>━━</span> your breathing{gap}"
                if measured else "")
-            + f"<span style='color:{ARTIFACT}'>✕</span> artifact")
+            + f"<span style='color:{p.artifact}'>✕</span> artifact{gap}"
+            + f"<span style='color:{p.marker}'>│</span> marker")
+
+
+def short(text: str) -> str:
+    """A marker's text as drawn on a plot: at most ``MARKER_TEXT_CHARS`` characters."""
+    return text if len(text) <= MARKER_TEXT_CHARS else text[:MARKER_TEXT_CHARS - 1] + "…"
+
+
+def _stagger(marker: Marker, markers: list[Marker]) -> float:
+    """How far up its plot (0-1) ``marker``'s text goes: three heights in turn, so that the
+    texts of markers close together do not cover each other."""
+    return 0.95 - 0.15 * (markers.index(marker) % 3)
+
+
+def _translucent(colour: str, alpha: int) -> QtGui.QColor:
+    c = QtGui.QColor(colour)
+    c.setAlpha(alpha)
+    return c
+
+
+def marker_line(x: float, text: str, p: Palette, *, position: float,
+                scale: float = 1.0) -> pg.InfiniteLine:
+    """A vertical marker line at ``x`` labelled with ``text`` ``position`` (0-1) up the plot,
+    the text ``scale`` times its normal size."""
+    line = pg.InfiniteLine(x, angle=90, movable=False,
+                           pen=pg.mkPen(p.marker, width=2 * scale,
+                                        style=QtCore.Qt.PenStyle.DashLine),
+                           label=short(text) or "mark",
+                           labelOpts={"position": position, "color": p.marker,
+                                      "fill": pg.mkBrush(_translucent(p.panel, 170)),
+                                      "anchors": [(0, 0), (0, 0)]})
+    line.label.setFont(font(11 * scale))
+    line.setZValue(15)
+    return line
 
 
 class HeartRateTrace(Panel):
-    """Heart rate over the pacer's breathing curve (and the breathing the strap measures), on a
-    fixed "seconds from now" axis.
+    """Heart rate over the pacer's breathing curve (and the breathing the strap measures), with
+    the session's markers, on a fixed "seconds from now" axis.
 
     The plot items live in session time and are shifted under the axis (``setPos``), so their
     data is rebuilt only when beats or breathing arrived or the pre-computed stretch of pacer
@@ -88,63 +131,72 @@ class HeartRateTrace(Panel):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
+        p = current()
         self._hr_range = HR_RANGE
         self._curve_pacer: Pacer | None = None
         self._curve_end = -math.inf
         self._breathing: BreathingEstimate | None = None
         self._breathing_new = False
+        self._markers: list[tuple[Marker, pg.InfiniteLine]] = []
+        self._scale = 1.0
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(14, 10, 14, 8)
         lay.setSpacing(2)
         top = QtWidgets.QHBoxLayout()
-        self.hr_label = label("Heart rate  –", 17, HR, QtGui.QFont.Weight.DemiBold)
+        self.hr_label = label("Heart rate  –", 17, p.hr, QtGui.QFont.Weight.DemiBold)
+        set_share(self.hr_label, HR_SHARE)
+        self.hr_label.setToolTip("Your heart rate now, in beats per minute, from the time between "
+                                 "your last two heartbeats. It rises as you breathe in and falls "
+                                 "as you breathe out.")
         top.addWidget(self.hr_label)
         top.addSpacing(16)
         self.rmssd_label = label("", 14, MUTED)
+        self.rmssd_label.setToolTip("RMSSD: how much each heartbeat's timing differs from the "
+                                    "next (ms), over the last minute. Higher is usually calmer; "
+                                    "it is personal, so compare it with your own days.")
         top.addWidget(self.rmssd_label)
-        top.addStretch(1)
-        self.legend_label = label(_legend(measured=False), 12, MUTED)
-        top.addWidget(self.legend_label)
+        self.legend_label = label("", 12, MUTED)
+        # Where the row is short, the legend gives way (cut at its end), never the heart rate.
+        self.legend_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                        QtWidgets.QSizePolicy.Policy.Preferred)
+        self.legend_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight
+                                       | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.legend_label, 1)
         lay.addLayout(top)
 
         self.plot = pg.PlotWidget()
         item = style_plot(self.plot)
-        item.setLabel("left", "bpm", **{"color": MUTED, "font-size": "11pt"})
-        item.setLabel("bottom", "seconds from now", **{"color": MUTED, "font-size": "11pt"})
         item.showGrid(x=False, y=True, alpha=0.12)
         item.setXRange(-PAST_S, AHEAD_S, padding=0)
         item.getAxis("bottom").setTicks([[(float(x), f"{x:+d}" if x else "now")
                                           for x in range(-int(PAST_S), int(AHEAD_S) + 1, 10)]])
-        ahead = pg.LinearRegionItem((0.0, AHEAD_S), movable=False,
-                                    brush=pg.mkBrush(255, 255, 255, 10), pen=pg.mkPen(None))
-        ahead.setZValue(-20)
-        item.addItem(ahead)
-        now_pen = pg.mkPen(MUTED, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
-        item.addItem(pg.InfiniteLine(0.0, angle=90, pen=now_pen))
-        fill = QtGui.QColor(BREATH)
-        fill.setAlpha(60)
+        self.plot.setToolTip("The last minute of your heart rate (line) over the pacer's "
+                             "breathing (shaded: up while breathing in). Ten seconds ahead show "
+                             "the breaths to come. Dashed lines mark moments noted in the "
+                             "session.")
+        self._ahead = pg.LinearRegionItem((0.0, AHEAD_S), movable=False, pen=pg.mkPen(None))
+        self._ahead.setZValue(-20)
+        item.addItem(self._ahead)
+        self._now_line = pg.InfiniteLine(0.0, angle=90)
+        item.addItem(self._now_line)
         # Opaque pens drawn as separate segments, and a fill without antialiasing: Qt strokes a
         # long translucent antialiased polyline several times slower, and these are repainted
         # every frame.
-        self.breath_fill = pg.PlotCurveItem(pen=None, brush=pg.mkBrush(fill),
-                                            fillLevel=self._hr_range[0], antialias=False)
+        self.breath_fill = pg.PlotCurveItem(pen=None, fillLevel=self._hr_range[0], antialias=False)
         self.breath_fill.setZValue(-11)
-        self.breath_curve = pg.PlotCurveItem(pen=pg.mkPen(mix(BREATH, PANEL, 0.7), width=2),
-                                             antialias=True)
+        self.breath_curve = pg.PlotCurveItem(antialias=True)
         self.breath_curve.setZValue(-10)
-        self.hr_curve = pg.PlotCurveItem(pen=pg.mkPen(HR, width=3.5), antialias=True)
+        self.hr_curve = pg.PlotCurveItem(antialias=True)
         self.hr_curve.setZValue(10)
-        self.hr_tail = pg.PlotCurveItem(pen=pg.mkPen(mix(HR, PANEL, 0.5), width=2.5),
-                                        antialias=True)
+        self.hr_tail = pg.PlotCurveItem(antialias=True)
         self.hr_tail.setZValue(9)
         for curve in (self.breath_curve, self.hr_curve):
             curve.setSegmentedLineMode("on")
         # The breathing the strap measures, on the pacer's scale (Polar H10 accelerometer).
-        self.measured_curve = pg.PlotCurveItem(pen=pg.mkPen(MEASURED, width=2), antialias=True)
+        self.measured_curve = pg.PlotCurveItem(antialias=True)
         self.measured_curve.setZValue(5)
-        self.artifact_marks = pg.ScatterPlotItem(symbol="x", size=13, brush=pg.mkBrush(ARTIFACT),
-                                                 pen=pg.mkPen(ARTIFACT, width=2.5))
+        self.artifact_marks = pg.ScatterPlotItem(symbol="x", size=13)
         self.artifact_marks.setZValue(20)
         self._moving = (self.breath_fill, self.breath_curve, self.measured_curve, self.hr_curve,
                         self.hr_tail, self.artifact_marks)
@@ -152,25 +204,78 @@ class HeartRateTrace(Panel):
             item.addItem(it)
         self._set_hr_range(*self._hr_range)
         lay.addWidget(self.plot, 1)
+        self.restyle(p)
+
+    def restyle(self, p: Palette) -> None:
+        """Draw the trace's items in palette ``p``."""
+        self._palette = p
+        k = self._scale  # lines grow with the text, so a big screen shows no hairlines
+        item = self.plot.getPlotItem()
+        axis_font = {"color": p.muted, "font-size": f"{11 * k:.0f}pt"}
+        item.setLabel("left", "bpm", **axis_font)
+        item.setLabel("bottom", "seconds from now", **axis_font)
+        self._ahead.setBrush(pg.mkBrush(*p.ahead))
+        self._now_line.setPen(pg.mkPen(p.muted, width=1.5 * k,
+                                       style=QtCore.Qt.PenStyle.DashLine))
+        fill = QtGui.QColor(p.breath)
+        fill.setAlpha(60)
+        self.breath_fill.setBrush(pg.mkBrush(fill))
+        self.breath_curve.setPen(pg.mkPen(mix(p.breath, p.panel, 0.7), width=2 * k))
+        self.hr_curve.setPen(pg.mkPen(p.hr, width=3.5 * k))
+        self.hr_tail.setPen(pg.mkPen(mix(p.hr, p.panel, 0.5), width=2.5 * k))
+        self.measured_curve.setPen(pg.mkPen(p.measured, width=2 * k))
+        self.artifact_marks.setSize(13 * k)
+        self.artifact_marks.setBrush(pg.mkBrush(p.artifact))
+        self.artifact_marks.setPen(pg.mkPen(p.artifact, width=2.5 * k))
+        set_text(self.legend_label, _legend(p, measured=self._breathing is not None))
+        markers = [m for m, _ in self._markers]
+        self.show_markers([])
+        self.show_markers(markers)
+
+    def rescale(self, scale: float) -> None:
+        """Draw lines, axis titles and markers ``scale`` times their normal size."""
+        if scale != self._scale:
+            self._scale = scale
+            self.restyle(self._palette)
 
     @property
     def hr_range(self) -> tuple[float, float]:
         """The bpm axis (low, high); the pacer's curve is scaled to it."""
         return self._hr_range
 
+    @property
+    def markers(self) -> list[Marker]:
+        """The markers drawn (the visible ones at their place, the others hidden)."""
+        return [m for m, _ in self._markers]
+
     def reset(self) -> None:
         """Empty the trace for a new session."""
         self._breathing = None
         self._breathing_new = False
         self.measured_curve.setData([], [])
-        set_text(self.legend_label, _legend(measured=False))
+        set_text(self.legend_label, _legend(self._palette, measured=False))
         self._curve_pacer = None
         self._set_hr_range(*HR_RANGE)
         self.hr_curve.setData([], [])
         self.hr_tail.setData([], [])
         self.artifact_marks.setData([], [])
+        self.show_markers([])
         set_text(self.hr_label, "Heart rate  –")
         set_text(self.rmssd_label, "")
+
+    def show_markers(self, markers: list[Marker]) -> None:
+        """Draw ``markers`` (session time): the new ones in the list are added, none rebuilt."""
+        item = self.plot.getPlotItem()
+        if len(markers) < len(self._markers):
+            for _, line in self._markers:
+                item.removeItem(line)
+            self._markers = []
+        for m in markers[len(self._markers):]:
+            line = marker_line(math.nan, m.text, self._palette, position=_stagger(m, markers),
+                               scale=self._scale)
+            line.hide()
+            item.addItem(line)
+            self._markers.append((m, line))
 
     def show_beats(self, core: LiveCore) -> None:
         """Redraw the heart rate of the last ``PAST_S`` of ``core``'s beats, and its numbers."""
@@ -211,6 +316,14 @@ class HeartRateTrace(Panel):
             self._draw_measured_breathing()
         for it in self._moving:
             it.setPos(-t, 0.0)
+        # Markers are few: each visible one is moved to its place, the others stay hidden.
+        for m, line in self._markers:
+            x = m.t - t
+            if -PAST_S <= x <= 0.0:
+                line.setValue(x)
+                line.show()
+            elif line.isVisible():
+                line.hide()
 
     def _breath_level(self, vol: np.ndarray) -> np.ndarray:
         """Lung volume 0-1 on the bpm axis: the pacer's curve fills the lower 90 % of it."""
@@ -221,7 +334,7 @@ class HeartRateTrace(Panel):
         est = self._breathing
         level = self._breath_level(np.clip(est.trace, -0.05, 1.05))
         self.measured_curve.setData(est.trace_t, level)
-        set_text(self.legend_label, _legend(measured=True))
+        set_text(self.legend_label, _legend(self._palette, measured=True))
 
     def _draw_breath_curve(self, pacer: Pacer, t: float) -> None:
         """Pre-compute the pacer curve (session time) for the view and ``CURVE_CHUNK_S`` beyond."""
@@ -266,7 +379,22 @@ class PacerWidget(QtWidgets.QWidget):
         super().__init__(parent)
         self.setMinimumSize(260, 300)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setToolTip("The pacer: breathe in while the circle grows and out while it "
+                        "shrinks. The number counts the seconds left of this in- or out-breath.")
         self._state: tuple[float | None, str, str, str] = (0.0, "", "", "")
+        self._stage_px = 0
+
+    def set_stage_px(self, px: int) -> None:
+        """Draw the breathing word at least ``px`` pixels tall (0: as the circle's size gives)."""
+        if px != self._stage_px:
+            self._stage_px = px
+            self.update()
+
+    @property
+    def stage_px(self) -> int:
+        """The breathing word's pixel size in the widget's current size."""
+        w, h = self.width(), self.height()
+        return max(18, min(int(h * 0.075), int(w * 0.11)), min(self._stage_px, int(h * 0.16)))
 
     @property
     def state(self) -> tuple[float | None, str, str, str]:
@@ -281,18 +409,19 @@ class PacerWidget(QtWidgets.QWidget):
             self.update()
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        pal = current()
         p = QtGui.QPainter(self)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QtGui.QColor(PANEL))
+        p.fillRect(self.rect(), QtGui.QColor(pal.panel))
         w, h = self.width(), self.height()
-        stage_px = max(18, min(int(h * 0.075), int(w * 0.11)))
+        stage_px = self.stage_px
         detail_px = max(13, int(stage_px * 0.5))
         text_h = int(stage_px * 1.5 + detail_px * 1.6)
         cy = (h - text_h) / 2 + 6
         r_max = max(20.0, min(w * 0.45, (h - text_h) / 2 - 12))
         r_min = r_max * 0.32
         centre = QtCore.QPointF(w / 2, cy)
-        breath = QtGui.QColor(BREATH)
+        breath = QtGui.QColor(pal.breath)
 
         guide = QtGui.QColor(breath)
         guide.setAlpha(70)
@@ -320,22 +449,26 @@ class PacerWidget(QtWidgets.QWidget):
             f.setPixelSize(max(14, int(r_min * 0.95)))
             f.setWeight(QtGui.QFont.Weight.DemiBold)
             p.setFont(f)
-            p.setPen(QtGui.QColor("#0b1a1f" if volume is not None else TEXT))
+            p.setPen(QtGui.QColor(pal.on_breath if volume is not None else pal.text))
             box = QtCore.QRectF(centre.x() - r_min, centre.y() - r_min, 2 * r_min, 2 * r_min)
             p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, count)
 
         f = QtGui.QFont(self.font())
         f.setPixelSize(stage_px)
         f.setWeight(QtGui.QFont.Weight.DemiBold)
+        room = w - 16
+        wide = QtGui.QFontMetrics(f).horizontalAdvance(stage)
+        if wide > room:  # a long word ("session complete") shrinks to fit across the panel
+            f.setPixelSize(max(12, int(stage_px * room / wide)))
         p.setFont(f)
-        p.setPen(QtGui.QColor(TEXT))
+        p.setPen(QtGui.QColor(pal.text))
         top = h - text_h
         p.drawText(QtCore.QRectF(0, top, w, stage_px * 1.5),
                    QtCore.Qt.AlignmentFlag.AlignCenter, stage)
         f.setPixelSize(detail_px)
         f.setWeight(QtGui.QFont.Weight.Normal)
         p.setFont(f)
-        p.setPen(QtGui.QColor(MUTED))
+        p.setPen(QtGui.QColor(pal.muted))
         p.drawText(QtCore.QRectF(0, top + stage_px * 1.5, w, detail_px * 1.6),
                    QtCore.Qt.AlignmentFlag.AlignCenter, detail)
         p.end()
@@ -387,8 +520,10 @@ class PacerPanel(Panel):
 
 def _column(panel: Panel, heading: str, width: int, spacing: int,
             labels: tuple[QtWidgets.QLabel, ...]) -> None:
-    """Lay ``panel`` out as a column ``width`` px wide: a small capital heading over ``labels``."""
+    """Lay ``panel`` out as a column ``width`` px wide (at normal size; it grows with the window,
+    see :func:`rescale_column`): a small capital heading over ``labels``."""
     panel.setFixedWidth(width)
+    panel.setProperty("base_width", width)
     lay = QtWidgets.QVBoxLayout(panel)
     lay.setContentsMargins(20, 12, 20, 12)
     lay.setSpacing(spacing)
@@ -398,83 +533,172 @@ def _column(panel: Panel, heading: str, width: int, spacing: int,
     lay.addStretch(1)
 
 
+def rescale_column(panel: Panel, scale: float, widest: QtWidgets.QLabel | None = None,
+                   text: str = "") -> None:
+    """Make a :func:`_column` panel ``scale`` times its normal width, and wide enough for
+    ``text`` in ``widest``'s font."""
+    width = round(panel.property("base_width") * scale)
+    if widest is not None:
+        width = max(width, QtGui.QFontMetrics(widest.font()).horizontalAdvance(text) + 48)
+    if panel.width() != width:
+        panel.setFixedWidth(width)
+
+
+def level_text(score: float) -> str:
+    """The level of coherence ``score`` in words behind its shape ("▲ high coherence")."""
+    level = score_level(score)
+    return f"{LEVEL_MARK[level]} {level} coherence"
+
+
 class CoherencePanel(Panel):
-    """The newest coherence score, its level and the heart rhythm's frequency."""
+    """The newest coherence score, its level (colour, shape and word) and the heart rhythm's
+    frequency."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
+        self._result: CoherenceResult | None = None
         self.score_label = label("–", 54, MUTED, QtGui.QFont.Weight.Bold)
+        set_share(self.score_label, SCORE_SHARE)
+        self.score_label.setToolTip(
+            "Coherence, 0-100: the share of your heart-rate variation that moves in one smooth "
+            "wave with your breathing (the last 64 s, updated every 5 s). Above 64 is high, "
+            "below 33 low.")
         self.level_label = label("needs a minute of beats", 13, MUTED)
+        self.level_label.setToolTip("The level of the score: ▼ low (under 33), ◆ medium, "
+                                    "▲ high (64 and over), after HeartMath's published levels.")
         self.peak_label = label("", 12, MUTED)
+        self.peak_label.setToolTip("How many times a minute your heart rate rises and falls. "
+                                   "When you breathe with the pacer it matches your breathing "
+                                   "rate.")
         _column(self, "COHERENCE", 260, 0, (self.score_label, self.level_label, self.peak_label))
 
+    def rescale(self, scale: float) -> None:
+        """Grow with the window: ``scale`` times as wide, and wide enough for a score of 100."""
+        rescale_column(self, scale, self.score_label, "100")
+
+    def restyle(self, p: Palette) -> None:
+        """Show the score again in palette ``p``'s colours."""
+        self.show_result(self._result)
+
     def show_result(self, result: CoherenceResult | None) -> None:
-        """Show ``result`` in its level's colour; None: no score yet."""
+        """Show ``result`` in its level's colour and shape; None: no score yet."""
+        self._result = result
+        p = current()
         if result is None:
             set_text(self.score_label, "–")
-            self.score_label.setStyleSheet(f"color: {MUTED}; background: transparent;")
+            paint_label(self.score_label, p.muted)
             set_text(self.level_label, "needs a minute of beats")
+            paint_label(self.level_label, p.muted)
             set_text(self.peak_label, "")
             return
-        level = score_level(result.score)
-        colour = LEVEL[level]
+        colour = p.level[score_level(result.score)]
         set_text(self.score_label, f"{result.score:.0f}")
-        self.score_label.setStyleSheet(f"color: {colour}; background: transparent;")
-        set_text(self.level_label, f"{level} coherence")
-        self.level_label.setStyleSheet(f"color: {colour}; background: transparent;")
+        paint_label(self.score_label, colour)
+        set_text(self.level_label, level_text(result.score))
+        paint_label(self.level_label, colour)
         set_text(self.peak_label, f"heart rhythm at {60 * result.peak_hz:.1f} /min")
 
 
 class CoherenceHistoryPanel(Panel):
-    """The coherence scores over the session, on the low / medium / high bands."""
+    """The coherence scores over the session, on the low / medium / high bands, with the
+    session's markers."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
+        self._scores: tuple[list[float], list[float]] = ([], [])
+        self._markers: list[tuple[Marker, pg.InfiniteLine]] = []
+        self._scale = 1.0
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(14, 8, 14, 6)
         lay.setSpacing(0)
         lay.addWidget(label("Coherence over the session", 12, MUTED, QtGui.QFont.Weight.DemiBold))
         self.plot = pg.PlotWidget()
+        # Its height follows the row's share of the window, not a plot's large preferred size
+        # (which would take room from the trace and the pacer above).
+        self.plot.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
+                                QtWidgets.QSizePolicy.Policy.Ignored)
+        self.plot.setToolTip("Your coherence score every 5 s since the start (minutes along "
+                             "the bottom), on its low, medium and high bands; dashed lines are "
+                             "the session's markers.")
         item = style_plot(self.plot)
-        item.setLabel("bottom", "minutes", **{"color": MUTED, "font-size": "10pt"})
         # Short sessions span under a minute: keep the axis in minutes, not "minutes (x0.001)".
         item.getAxis("bottom").enableAutoSIPrefix(False)
         item.setYRange(-2, 106, padding=0)
         item.getAxis("left").setTicks([[(0.0, "0"), (LOW_MEDIUM_SCORE, f"{LOW_MEDIUM_SCORE:.0f}"),
                                         (MEDIUM_HIGH_SCORE, f"{MEDIUM_HIGH_SCORE:.0f}"),
                                         (100.0, "100")]])
+        self._bands = {}
         for level, (lo, hi) in (("low", (0.0, LOW_MEDIUM_SCORE)),
                                 ("medium", (LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE)),
                                 ("high", (MEDIUM_HIGH_SCORE, 100.0))):
-            c = QtGui.QColor(LEVEL[level])
-            c.setAlpha(34)
             band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
-                                       brush=pg.mkBrush(c), pen=pg.mkPen(None))
+                                       pen=pg.mkPen(None))
             band.setZValue(-10)
             item.addItem(band)
-            text = pg.TextItem(level, color=LEVEL[level], anchor=(0, 0.5))
-            text.setFont(font(10))
+            text = pg.TextItem(f"{LEVEL_MARK[level]} {level}", anchor=(0, 0.5))
             text.setPos(0.0, (lo + hi) / 2)
             item.addItem(text)
-        self.curve = pg.PlotCurveItem(pen=pg.mkPen(TEXT, width=2.5), antialias=True)
-        self.last = pg.ScatterPlotItem(size=11, pen=pg.mkPen(None))
+            self._bands[level] = (band, text)
+        self.curve = pg.PlotCurveItem(antialias=True)
+        self.last = pg.ScatterPlotItem(size=13, pen=pg.mkPen(None))
         item.addItem(self.curve)
         item.addItem(self.last)
         lay.addWidget(self.plot, 1)
+        self.restyle(current())
+
+    def restyle(self, p: Palette) -> None:
+        """Draw the bands, the scores and the markers in palette ``p``."""
+        k = self._scale
+        self.plot.getPlotItem().setLabel("bottom", "minutes",
+                                         **{"color": p.muted, "font-size": f"{10 * k:.0f}pt"})
+        for level, (band, text) in self._bands.items():
+            c = QtGui.QColor(p.level[level])
+            c.setAlpha(34 if p.name == "dark" else 46)
+            band.setBrush(pg.mkBrush(c))
+            text.setColor(p.level[level])
+            text.setFont(font(10 * k))
+        self.curve.setPen(pg.mkPen(p.text, width=2.5 * k))
+        self.last.setSize(13 * k)
+        self.show_scores(*self._scores)
+        markers = [m for m, _ in self._markers]
+        self.show_markers([])
+        self.show_markers(markers)
+
+    def rescale(self, scale: float) -> None:
+        """Draw lines, level names, axis title and markers ``scale`` times their normal size."""
+        if scale != self._scale:
+            self._scale = scale
+            self.restyle(current())
 
     def set_span(self, duration_s: float) -> None:
         """Make the time axis span a session of ``duration_s`` (s)."""
         self.plot.getPlotItem().setXRange(0, max(duration_s, 1.0) / 60, padding=0.01)
 
     def show_scores(self, t_min: list[float], scores: list[float]) -> None:
-        """Draw ``scores`` at session times ``t_min`` (minutes), the newest in its level colour."""
+        """Draw ``scores`` at session times ``t_min`` (minutes), the newest in its level's colour
+        and shape."""
+        self._scores = (t_min, scores)
         if not t_min:
             self.curve.setData([], [])
             self.last.setData([], [])
             return
         self.curve.setData(t_min, scores)
-        self.last.setData([t_min[-1]], [scores[-1]],
-                          brush=pg.mkBrush(LEVEL[score_level(scores[-1])]))
+        level = score_level(scores[-1])
+        self.last.setData([t_min[-1]], [scores[-1]], symbol=LEVEL_SYMBOL[level],
+                          brush=pg.mkBrush(current().level[level]))
+
+    def show_markers(self, markers: list[Marker]) -> None:
+        """Draw ``markers`` (session time) as labelled lines: the new ones in the list are added."""
+        item = self.plot.getPlotItem()
+        if len(markers) < len(self._markers):
+            for _, line in self._markers:
+                item.removeItem(line)
+            self._markers = []
+        for m in markers[len(self._markers):]:
+            line = marker_line(m.t / 60, m.text, current(), position=_stagger(m, markers),
+                               scale=self._scale)
+            item.addItem(line)
+            self._markers.append((m, line))
 
 
 def _dotted(text: str, colour: str) -> str:
@@ -487,40 +711,60 @@ class StrapPanel(Panel):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
+        self._status: StrapStatus | None = None
         self.name_label = label("no strap yet", 14, TEXT, QtGui.QFont.Weight.DemiBold)
         self.link_label = label("", 13)
+        self.link_label.setToolTip("Whether the strap is connected. When the link drops, "
+                                   "biobreath reconnects by itself and keeps every beat.")
         self.battery_label = label("", 13)
+        self.battery_label.setToolTip("The strap's battery, as the strap reports it.")
         self.contact_label = label("", 13)
+        self.contact_label.setToolTip("Whether the strap feels your skin. Moisten the "
+                                      "electrodes if it does not.")
         self.quality_label = label("", 13)
+        self.quality_label.setToolTip("How clean the heartbeats are: noisy means some beats are "
+                                      "being left out as artifacts.")
         self.artifact_label = label("", 13, MUTED)
+        self.artifact_label.setToolTip("Beats left out as artifacts (extra, missed or irregular "
+                                       "beats, or noise) out of all beats so far.")
         _column(self, "STRAP", 290, 4, (self.name_label, self.link_label, self.battery_label,
                                         self.contact_label, self.quality_label,
                                         self.artifact_label))
 
+    def rescale(self, scale: float) -> None:
+        """Grow with the window: ``scale`` times as wide."""
+        rescale_column(self, scale)
+
+    def restyle(self, p: Palette) -> None:
+        """Show the status again in palette ``p``'s colours."""
+        self.set_status(self._status)
+
     def set_status(self, status: StrapStatus | None) -> None:
         """Show ``status``, each item behind a dot in its colour; None: no strap yet."""
+        self._status = status
         if status is None:
             set_text(self.name_label, "no strap yet")
             for lab in (self.link_label, self.battery_label, self.contact_label,
                         self.quality_label):
                 set_text(lab, "")
             return
+        p = current()
         set_text(self.name_label, status.name or status.device or "strap")
-        set_text(self.link_label, _dotted(status.link.value, LINK[status.link]))
+        set_text(self.link_label, _dotted(status.link.value, p.link[status.link]))
         if status.battery_pct is None:
-            battery = _dotted("battery –", MUTED)
+            battery = _dotted("battery –", p.muted)
         else:
-            c = LEVEL["low"] if status.battery_pct <= 15 else LEVEL["high"]
+            c = p.low if status.battery_pct <= 15 else p.high
             battery = _dotted(f"battery {status.battery_pct} %", c)
         set_text(self.battery_label, battery)
-        contact = {True: ("skin contact", LEVEL["high"]), False: ("no skin contact", LEVEL["low"]),
-                   None: ("contact not reported", MUTED)}[status.contact]
+        contact = {True: ("skin contact", p.high), False: ("no skin contact", p.low),
+                   None: ("contact not reported", p.muted)}[status.contact]
         set_text(self.contact_label, _dotted(*contact))
-        quality = QUALITY[status.quality]
+        words, role = QUALITY[status.quality]
         if status.timing_degraded and status.quality is SignalQuality.GOOD:
             # Good beats, but they arrive late or irregularly: their times are uncertain.
-            quality = ("timing degraded", LEVEL["medium"])
-        set_text(self.quality_label, _dotted(*quality))
+            words, role = "timing degraded", "medium"
+        set_text(self.quality_label, _dotted(words, getattr(p, role)))
 
     def show_beats(self, state: LiveState | None) -> None:
         """Show how many of ``state``'s beats were artifacts; None: nothing (a new session)."""
@@ -529,7 +773,8 @@ class StrapPanel(Panel):
 
 
 class SummaryPanel(QtWidgets.QFrame):
-    """How the last session went, floated over the window's upper part until dismissed."""
+    """How the last session went, with a plain reading of it, floated over the window's upper
+    part until dismissed."""
 
     def __init__(self, parent: QtWidgets.QWidget) -> None:
         super().__init__(parent)
@@ -537,38 +782,48 @@ class SummaryPanel(QtWidgets.QFrame):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(36, 26, 36, 26)
         lay.setSpacing(10)
-        self.title_label = label("Session complete", 24, BREATH, QtGui.QFont.Weight.DemiBold)
-        self.text_label = label("", 15)
+        self.title_label = label("Session complete", 24, current().breath,
+                                 QtGui.QFont.Weight.DemiBold)
+        self.reading_label = label("", 15)
+        self.reading_label.setWordWrap(True)
+        self.reading_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.text_label = label("", 14, MUTED)
         self.text_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         hint = label("Choose a protocol and press Start for another session.", 12, MUTED)
-        for w in (self.title_label, self.text_label, hint):
+        for w in (self.title_label, self.reading_label, self.text_label, hint):
             lay.addWidget(w)
         dismiss = QtWidgets.QPushButton("Close summary")
         dismiss.clicked.connect(self.hide)
         lay.addWidget(dismiss, 0, QtCore.Qt.AlignmentFlag.AlignRight)
         self.hide()
 
-    def show_summary(self, summary: SessionSummary, ending: str) -> None:
-        """Show ``summary`` of a session that ended as ``ending`` ("complete", "stopped", …)."""
-        self._reveal(f"Session {ending}", "\n".join(summary_lines(summary)))
+    def show_summary(self, summary: SessionSummary, ending: str, reading: str = "") -> None:
+        """Show ``summary`` of a session that ended as ``ending`` ("complete", "stopped", …),
+        after ``reading``, its plain-language reading."""
+        self._reveal(f"Session {ending}", "\n".join(summary_lines(summary)), reading)
 
     def show_failure(self, error: BaseException) -> None:
         """Show why the session failed."""
-        self._reveal("Session failed", str(error) or type(error).__name__)
+        self._reveal("Session failed", str(error) or type(error).__name__, "")
 
     def place(self) -> None:
         """Centre the panel over the upper part of its parent (the trace and pacer row)."""
         if self.isHidden():
             return
         area = self.parentWidget()
+        # The reading wraps to a width in proportion to the window, never the full paragraph.
+        self.reading_label.setFixedWidth(max(300, min(int(area.width() * 0.55),
+                                                      area.width() - 120)))
         self.adjustSize()
         size = self.sizeHint().boundedTo(area.size() - QtCore.QSize(40, 40))
         rect = QtCore.QRect(QtCore.QPoint(0, 0), size)
         rect.moveCenter(QtCore.QPoint(area.width() // 2, int(area.height() * 0.4)))
         self.setGeometry(rect)
 
-    def _reveal(self, title: str, text: str) -> None:
+    def _reveal(self, title: str, text: str, reading: str) -> None:
         self.title_label.setText(title)
+        self.reading_label.setText(reading)
+        self.reading_label.setVisible(bool(reading))
         self.text_label.setText(text)
         self.show()
         self.raise_()

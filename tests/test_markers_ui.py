@@ -1,0 +1,304 @@
+"""Markers in the window (the M key, the Mark button, presets on 1-9), on replay, in the summary,
+and typed on standard input in the terminal."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import qasync
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PySide6 import QtCore
+
+from biobreath.clock import ScaledClock
+from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import parse_protocol
+from biobreath.events import Marker
+from biobreath.files.recording import read_session
+from biobreath.session import Session, SessionListener, SessionSummary
+from biobreath.session.recorder import RecordingListener
+from biobreath.sim.physiology import SimParams
+from biobreath.sim.source import SimulatedStrap
+from biobreath.sources.replay import ReplaySource
+from biobreath.ui.formatting import MAX_MARKER_TEXT, summary_lines
+from biobreath.ui.headless import HeadlessPrinter, StdinMarks
+from biobreath.ui.markers import DEFAULT_PRESETS, MAX_PRESETS, load_presets
+from biobreath.ui.window import TrainerWindow
+
+SHORT = parse_protocol({"name": "short", "step": [
+    {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
+
+
+@pytest.fixture
+def loop(qapp):
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def settings_in(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "window.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def sim_sessions(record_to=None):
+    def make(protocol):
+        pacer = Pacer(protocol)
+        listeners = [RecordingListener(record_to)] if record_to else []
+        return Session(SimulatedStrap(SimParams(seed=5), pacer), ScaledClock(None), pacer,
+                       listeners=listeners)
+    return make
+
+
+class At(SessionListener):
+    """Runs each ``(t, action)`` once, at the first beat at or after ``t`` (s)."""
+
+    def __init__(self, *plan):
+        self.plan = sorted(plan, key=lambda p: p[0])
+
+    def on_beat(self, device, verdict, state):
+        while self.plan and state.t >= self.plan[0][0]:
+            self.plan.pop(0)[1]()
+
+
+def key(qtbot, win, k, text=""):
+    qtbot.keyClick(win, k, QtCore.Qt.KeyboardModifier.NoModifier) if not text else \
+        qtbot.keyClicks(win.marker_bar.field, text)
+
+
+# -- presets -----------------------------------------------------------------------------------
+
+def test_presets_default_custom_and_broken(tmp_path):
+    assert load_presets(tmp_path / "none.toml") == (DEFAULT_PRESETS, "")
+    good = tmp_path / "markers.toml"
+    good.write_text('presets = ["panic described", " grounding "]\n', encoding="utf-8")
+    assert load_presets(good) == (("panic described", "grounding"), "")
+    for text in ('presets = "one"', "presets = [1, 2]", "presets = []", 'presets = [""]',
+                 "presets = [" + ", ".join(['"a"'] * 10) + "]", "this is [not toml",
+                 f'presets = ["{"x" * (MAX_MARKER_TEXT + 1)}"]'):
+        good.write_text(text, encoding="utf-8")
+        presets, warning = load_presets(good)
+        assert presets == DEFAULT_PRESETS
+        assert str(good) in warning and "default markers" in warning and "\n" not in warning
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_any_presets_file_gives_presets_and_at_most_one_warning(tmp_path, raw):
+    path = tmp_path / "markers.toml"
+    path.write_bytes(raw)
+    presets, warning = load_presets(path)
+    assert 1 <= len(presets) <= MAX_PRESETS
+    assert all(isinstance(p, str) and p and p.isprintable() for p in presets)
+    assert "\n" not in warning
+    assert (presets == DEFAULT_PRESETS) or not warning
+
+
+# -- the window --------------------------------------------------------------------------------
+
+def test_marker_key_note_escape_presets_and_button(qtbot, loop, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOBREATH_DATA_DIR", str(tmp_path))
+    (tmp_path / "markers.toml").write_text('presets = ["first preset", "second preset"]\n',
+                                           encoding="utf-8")
+    win = TrainerWindow(sim_sessions(), SHORT, autostart=False, settings=settings_in(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    win.activateWindow()
+    win.start()
+    field = win.marker_bar.field
+
+    def note():
+        key(qtbot, win, QtCore.Qt.Key.Key_M)
+        assert win.marker_bar.asking and field.hasFocus()
+        qtbot.keyClicks(field, "client described panic 2")  # a digit here is text, no preset
+        assert win.session.markers == [] and not win.session._marks  # typing does not mark yet
+        qtbot.keyClick(field, QtCore.Qt.Key.Key_Return)
+        assert not win.marker_bar.asking
+
+    def bare():
+        key(qtbot, win, QtCore.Qt.Key.Key_M)
+        qtbot.keyClicks(field, "half a no")
+        qtbot.keyClick(field, QtCore.Qt.Key.Key_Escape)  # the marker, without the note
+
+    def presets():
+        key(qtbot, win, QtCore.Qt.Key.Key_2)
+        key(qtbot, win, QtCore.Qt.Key.Key_9)  # no ninth preset: nothing
+
+    def button():
+        qtbot.mouseClick(win.marker_bar.button, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.keyClick(field, QtCore.Qt.Key.Key_Return)
+
+    win.session.listeners.append(At((20.0, note), (40.0, bare), (60.0, presets), (80.0, button)))
+    loop.run_until_complete(win.task)
+    markers = win.summary.markers
+    assert [m.text for m in markers] == ["client described panic 2", "", "second preset", ""]
+    for m, t in zip(markers, (20.0, 40.0, 60.0, 80.0)):
+        # Marked when M was pressed (not when the note was confirmed), on the window's session
+        # clock (which at full speed runs ahead of the beats handled by up to the session's
+        # queue of events: a few seconds).
+        assert t <= m.t < t + 10.0
+    # Drawn on the coherence history (minutes) and kept by the trace, listed in the summary.
+    lines = [line.value() for _, line in win.history_panel._markers]
+    assert lines == pytest.approx([m.t / 60 for m in markers])
+    assert win.heart_trace.markers == list(markers)
+    text = win.summary_panel.text_label.text()
+    assert "client described panic 2" in text and "second preset" in text
+    assert text.count("marker ") == 4
+
+
+def test_trace_shows_the_markers_of_the_last_minute_at_their_place(qtbot, loop, tmp_path):
+    win = TrainerWindow(sim_sessions(), SHORT, autostart=False, settings=settings_in(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    win.session.listeners.append(At((10.0, lambda: win.session.mark("early")),
+                                    (90.0, lambda: win.session.mark("late"))))
+    loop.run_until_complete(win.task)
+    (early, e_line), (late, l_line) = win.heart_trace._markers
+    t = win.session.t
+    # "early" is over a minute back: hidden; "late" sits at its seconds-from-now.
+    assert not e_line.isVisible() and l_line.isVisible()
+    assert l_line.value() == pytest.approx(late.t - t)
+    assert l_line.label.toPlainText() == "late"
+
+
+def test_presentation_mode_marks_at_once_without_a_note(qtbot, loop, tmp_path):
+    win = TrainerWindow(sim_sessions(), SHORT, autostart=False, settings=settings_in(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    win.set_presenting(True)
+
+    def mark():
+        key(qtbot, win, QtCore.Qt.Key.Key_M)
+        assert not win.marker_bar.asking  # the client faces the screen: no note field
+
+    win.session.listeners.append(At((30.0, mark)))
+    loop.run_until_complete(win.task)
+    assert [m.text for m in win.summary.markers] == [""]
+
+
+def test_markers_come_back_on_replay(qtbot, loop, tmp_path):
+    path = tmp_path / "s.sqlite"
+    live = TrainerWindow(sim_sessions(path), SHORT, autostart=False,
+                         settings=settings_in(tmp_path))
+    qtbot.addWidget(live)
+    live.show()
+    live.start()
+    live.session.listeners.append(At((25.0, lambda: live.session.mark("grounding started")),
+                                     (70.0, lambda: live.session.mark("calm noticed"))))
+    loop.run_until_complete(live.task)
+    recorded = live.summary.markers
+    with sqlite3.connect(path) as db:  # independent of our reader: the rows themselves
+        rows = db.execute("SELECT t_s FROM events WHERE kind = 'marker' ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == pytest.approx([m.t for m in recorded])
+
+    data = read_session(path)
+
+    def replay(protocol):
+        pacer = Pacer(protocol)
+        return Session(ReplaySource(data), ScaledClock(None), pacer,
+                       duration_s=data.planned_duration_s)
+
+    win = TrainerWindow(replay, data.protocol(), autostart=False, settings=settings_in(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    loop.run_until_complete(win.task)
+    assert win.summary.markers == recorded
+    assert [m.text for m, _ in win.history_panel._markers] == ["grounding started",
+                                                              "calm noticed"]
+
+
+# -- the terminal ------------------------------------------------------------------------------
+
+def test_summary_lines_list_markers_safely():
+    s = SessionSummary(90.0, 100, 0, 60.0, 40.0, 70.0, 80.0, 8.0, 0, "",
+                       markers=(Marker(12.0, "calm\x1b[2J noticed"), Marker(75.5, "")))
+    lines = summary_lines(s)
+    assert "marker 0:12  calm\\x1b[2J noticed" in lines
+    assert "marker 1:15  (no note)" in lines
+
+
+class FakeSession:
+    """Counts marks; ``enough`` is set after ``n`` of them."""
+
+    def __init__(self, n):
+        self.marks, self.n = [], n
+        self.enough = asyncio.Event()
+
+    def mark(self, text):
+        self.marks.append(text)
+        if len(self.marks) >= self.n:
+            self.enough.set()
+
+
+def test_each_line_on_standard_input_is_a_marker():
+    async def main():
+        r, w = os.pipe()
+        fake = FakeSession(4)
+        marks = StdinMarks(r)
+        marks.on_start(fake)
+        os.write(w, b"grounding started\n\n  calm " + b"\xff noticed\nno newline at")
+        os.write(w, b" the end")
+        os.close(w)  # end of input: the reader stops, nothing else happens
+        await asyncio.wait_for(fake.enough.wait(), 30)
+        return fake.marks
+
+    marks = asyncio.run(main())
+    assert marks == ["grounding started", "", "calm \ufffd noticed", "no newline at the end"]
+
+
+def test_unreadable_standard_input_gives_no_markers():
+    async def main():
+        fake = FakeSession(1)
+        marks = StdinMarks(-1)  # not a descriptor: the reader ends at once
+        marks.on_start(fake)
+        marks.on_stop(0.0)
+        await asyncio.sleep(0)
+        return fake.marks
+    assert asyncio.run(main()) == []
+
+
+def test_headless_printer_prints_markers_as_they_come():
+    import io
+    out = io.StringIO()
+    HeadlessPrinter(out).on_event(Marker(61.0, "panic described"))
+    assert out.getvalue() == "# marker 1:01  panic described\n"
+
+
+def run_cli(args, tmp_path, **kw):
+    env = dict(os.environ, BIOBREATH_DATA_DIR=str(tmp_path / "data"))
+    return subprocess.run([sys.executable, "-m", "biobreath", *args], capture_output=True,
+                          text=True, env=env, timeout=300, **kw)
+
+
+def test_headless_markers_typed_on_stdin_through_the_cli(tmp_path):
+    out = tmp_path / "s.sqlite"
+    # A clock 30 times real time: 90 s of session take 3 s, time enough for the piped lines.
+    p = run_cli(["train", "--source", "sim", "--headless", "--speed", "30", "--duration", "90",
+                 "--out", str(out)], tmp_path, input="client described panic\ncalm noticed\n")
+    assert p.returncode == 0, p.stderr
+    assert "# marker" in p.stdout and "client described panic" in p.stdout
+    summary = [line for line in p.stdout.splitlines() if line.startswith("# marker ")]
+    assert len(summary) == 4  # printed as they came, then listed in the summary
+    assert "# session 1:30" in p.stdout  # the end of input did not end the session
+    assert "nervous system" in p.stdout or "too short" in p.stdout or "wave" in p.stdout
+    with sqlite3.connect(out) as db:
+        values = [r[0] for r in db.execute(
+            "SELECT value FROM events WHERE kind = 'marker' ORDER BY seq")]
+    assert len(values) == 2 and "client described panic" in values[0]
+
+
+def test_headless_with_closed_stdin_runs_the_whole_session(tmp_path):
+    p = run_cli(["train", "--source", "sim", "--headless", "--speed", "max", "--duration", "60",
+                 "--out", str(tmp_path / "s.sqlite")], tmp_path, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert "# session 1:00" in p.stdout and "# marker" not in p.stdout
