@@ -169,5 +169,17 @@ class Marker:
     device: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PacerChange:
+    """Someone changed the pace at ``t`` (s) (the window's pacer control): from the next breath
+    on, ``rate_bpm`` breaths/min with ``inhale_ratio`` (inhale share of inhale + exhale; None:
+    as before). Recorded and replayed in its place, as a :class:`Marker` is."""
+
+    t: float
+    rate_bpm: float
+    inhale_ratio: float | None = None
+    device: str = ""
+
+
 Event = (Beat | HeartRate | Contact | Battery | Link | Notification | EcgSamples | AccSamples
-         | Timing | Tick | Marker)
+         | Timing | Tick | Marker | PacerChange)

@@ -147,12 +147,13 @@ def test_analyze_json_carries_every_metric_and_its_parameters(recorded, capsys):
     assert session["coherence_mean"] > text["coherence_mean"]
     steps = session["resonance"]["steps"]
     assert [st["rate_bpm"] for st in steps] == pytest.approx(list(ASSESSMENT_RATES))
-    assert session["resonance"]["best_rate_bpm"] == pytest.approx(_nearest_step(SIM_RESONANCE))
+    # How often it is the step nearest the simulated resonance: tests/test_assess.py.
+    assert abs(session["resonance"]["best_rate_bpm"] - _nearest_step(SIM_RESONANCE)) <= 0.5
 
 
 # The simulated person resonates at a known rate: the assessment must pick the protocol step
-# nearest it. The seeds are ones where it does; for some it does not yet (of seeds 0-7: at 4.5/min
-# 4 and 6; 5.0: 3, 4, 6, 7; 5.5: 0, 1, 5; 6.0: 0, 2, 3, 4; 6.5: 3, 4, 5, 6).
+# nearest it or, off by noise, a neighbour (how often exactly: tests/test_assess.py over several
+# seeds, benchmarks/bench_assess.py over many).
 @pytest.mark.parametrize("resonance_bpm, seed", [(4.5, 1), (5.0, 2), (6.0, 1), (6.5, 2)])
 def test_resonance_assessment_finds_the_simulated_resonance(tmp_path, capsys, resonance_bpm,
                                                              seed):
@@ -161,11 +162,11 @@ def test_resonance_assessment_finds_the_simulated_resonance(tmp_path, capsys, re
     code, stdout, err = _run(capsys, "analyze", "--json", str(out))
     assert code == 0, err
     resonance = json.loads(stdout)["resonance"]
-    assert resonance["best_rate_bpm"] == pytest.approx(_nearest_step(resonance_bpm))
-    # The winner has the most points (Shaffer & Meehan) of the steps reported with it.
-    points = {st["rate_bpm"]: st["points"] for st in resonance["steps"]}
-    best = next(p for r, p in points.items() if r == pytest.approx(resonance["best_rate_bpm"]))
-    assert best == max(points.values()) > 0
+    assert abs(resonance["best_rate_bpm"] - _nearest_step(resonance_bpm)) <= 0.5
+    # The winner is the step nearest the resonance fitted to every step, reported with it.
+    rates = [st["rate_bpm"] for st in resonance["steps"]]
+    nearest = min(rates, key=lambda r: abs(r - resonance["fit"]["rate_bpm"]))
+    assert resonance["best_rate_bpm"] == nearest
 
 
 def test_analyze_artifacts_none_and_windows(recorded, capsys):

@@ -16,7 +16,7 @@ import os
 import sys
 
 from biobreath import __version__
-from biobreath.cli import analyze, export, scan, session
+from biobreath.cli import analyze, assess, export, history, protocols, report, scan, session
 from biobreath.cli.export import EXPORT_FORMATS
 from biobreath.cli.session import STOP_SIGNALS
 from biobreath.errors import BiobreathError
@@ -33,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"biobreath {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     session.add_parsers(sub)
+    assess.add_parser(sub)
     scan.add_parser(sub)
     analyze.add_parser(sub)
     export.add_parser(sub)
+    history.add_parser(sub)
+    protocols.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

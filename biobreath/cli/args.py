@@ -49,6 +49,16 @@ def seed(text: str) -> int:
     return v
 
 
+def screen_number(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a screen number, got {text!r}") from None
+    if not 0 <= v < 64:
+        raise argparse.ArgumentTypeError("screens are numbered from 0")
+    return v
+
+
 def add_view_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=speed, default=1.0, metavar="X|max",
                    help="run on a virtual clock X times faster than real time; 'max' as fast as "
@@ -57,3 +67,13 @@ def add_view_args(p: argparse.ArgumentParser) -> None:
                    help="no window: print one line per breath (time, heart rate, coherence)")
     p.add_argument("--screenshot", type=Path, metavar="PNG",
                    help="save the window to PNG when the session ends, then quit")
+    p.add_argument("--present", action="store_true",
+                   help="presentation mode: full screen, controls hidden, figures large enough "
+                        "to read from across the room (F or F11 in the window; Esc leaves it)")
+    p.add_argument("--screen", type=screen_number, metavar="N",
+                   help="the screen for presentation mode, counted from 0 (implies --present; "
+                        "default: the screen the window opens on)")
+    p.add_argument("--lsl", action="store_true",
+                   help="stream RR intervals, heart rate, coherence, the pacer, markers and raw "
+                        "ECG/ACC to Lab Streaming Layer outlets, for LabRecorder and other lab "
+                        "recorders (needs pylsl: pip install 'biobreath[research]')")

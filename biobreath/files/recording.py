@@ -92,6 +92,7 @@ from biobreath.events import (
     LinkState,
     Marker,
     Notification,
+    PacerChange,
     Tick,
     Timing,
     ticks_to_ms,
@@ -518,6 +519,29 @@ class Recorder:
             raise self.failed
 
 
+def add_meta(path: str | Path, **items: object) -> None:
+    """Add ``items`` to the meta of a closed recording (such as the check-in a person gives in
+    the window once the session has ended), in one transaction. Only a closed recording of ours
+    is written: a file still in WAL mode (being recorded, or left by a crash) is refused."""
+    path = Path(path)
+    try:
+        head = _head(path)
+    except OSError as e:
+        raise RecordingError(f"cannot add to {path}: {_brief(e.strerror or e)}") from None
+    if not _is_ours(head):
+        raise RecordingError(f"cannot add to {path}: not a biobreath session file")
+    if b"\x02" in head[18:20]:
+        raise RecordingError(f"cannot add to {path}: the recording is not closed")
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(k, json.dumps(v)) for k, v in items.items()])
+            db.execute("COMMIT")
+    except (sqlite3.Error, OSError) as e:
+        raise RecordingError(f"{_what_failed(e)} while adding to {path}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionData:
     """A session file read back: beats per device in arrival order, events and metadata.
@@ -592,7 +616,10 @@ def _protocol(meta: object, duration_s: float, source: str) -> BreathingProtocol
             step["paced"] = False
         else:
             step.update({key: s[key] for key in ("inhale_s", "exhale_s", "hold_in_s",
-                                                 "hold_out_s") if s.get(key) is not None})
+                                                 "hold_out_s", "top_up_s")
+                         if s.get(key) is not None})
+            if s.get("adaptive") is True:
+                step["adaptive"] = True
         steps.append(step)
     if not steps:
         steps = [{"seconds": min(max(3.0, duration_s), 24 * 3600.0), "paced": False}]
@@ -1072,9 +1099,15 @@ def _check_event_value(kind: str, value: object) -> None:
     elif kind == "breath":
         if value is not None and not isinstance(value, dict):
             raise _Bad(f"breath value {_show(value)} is not an object")
-    elif kind == "marker":
-        if not isinstance(value, str):
-            raise _Bad(f"marker value {_show(value)} is not text")
+    elif kind == "marker":  # our markers hold text; a note as an object is kept, as JSON text
+        if not isinstance(value, str | dict | None):
+            raise _Bad(f"marker value {_show(value)} is neither text nor an object")
+    elif kind == "pacer_change":
+        if not isinstance(value, dict):
+            raise _Bad(f"pacer_change value {_show(value)} is not an object")
+        _number(value.get("rate_bpm"), "pacer_change rate_bpm", 1.0, 30.0)
+        if value.get("inhale_ratio") is not None:
+            _number(value.get("inhale_ratio"), "pacer_change inhale_ratio", 0.1, 0.9)
     elif kind == "timing":
         if not (isinstance(value, dict) and type(value.get("degraded")) is bool):
             raise _Bad(f"timing value {_show(value)} is not an object with 'degraded'")
@@ -1201,7 +1234,10 @@ def read_events(data: SessionData) -> list[Event]:
             ev = Timing(t, value["degraded"], float(value["uncertainty_ms"]),
                         float(value["lateness_ms"]), dev)
         elif kind == "marker":
-            ev = Marker(t, value)
+            ev = Marker(t, value if isinstance(value, str) else
+                        "" if value is None else json.dumps(value, ensure_ascii=False))
+        elif kind == "pacer_change":
+            ev = PacerChange(t, float(value["rate_bpm"]), value.get("inhale_ratio"))
         else:
             ev = Tick(t)
         items.append(("events", rid, seq, (t, 1, rid), ev))
@@ -1216,4 +1252,5 @@ def read_events(data: SessionData) -> list[Event]:
     return [x[4] for x in items] + [Tick(data.duration_s)]
 
 
-_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "timing", "tick", "marker"}
+_STREAM_KINDS = {*_LINK, "battery", "contact", "heart_rate", "timing", "tick", "marker",
+                 "pacer_change"}

@@ -14,6 +14,7 @@ valid beat (inside that range and, with ``"auto"``, not an artifact) reports no 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from biobreath.core.resonance import ResonanceAssessment, assess, resonance_crit
 from biobreath.errors import BiobreathError
 from biobreath.events import DeviceInfo
 from biobreath.files.readers import RRRecording, read_rr_all
+from biobreath.offline.segments import Span
 
 ArtifactMode = Literal["auto", "none"]
 PHYSIOLOGICAL_MS = (250.0, 2500.0)
@@ -56,18 +58,28 @@ class FileAnalysis:
     raw_rr_ms: np.ndarray
     resonance: ResonanceAssessment | None    # for sessions with paced steps
     input_notes: tuple[str, ...] = ()        # how the file was read, what its intervals hold
+    person: str = ""                         # whose beats, when the file holds several series
 
     @property
     def notes(self) -> tuple[str, ...]:
         return self.input_notes + self.hrv.notes
 
+    def whose(self) -> dict[str, str]:
+        """The strap and person these beats are from, as JSON keys (none for one-series files)."""
+        out = {"device": self.device.name, "address": self.device.address} if self.device else {}
+        return out | ({"person": self.person} if self.person else {})
+
+    def parameters_json(self) -> dict[str, Any]:
+        """Every method setting used: artifacts, the three HRV domains, coherence."""
+        return {"artifacts": {"mode": self.artifact_mode,
+                              **_jsonable(asdict(self.artifact_params))},
+                **self.hrv.parameters, "coherence": asdict(self.coherence_params)}
+
     def as_json(self) -> dict[str, Any]:
         """JSON-ready mapping; NaN metrics become null and ``notes`` say why."""
         metrics = self.hrv.as_dict()
-        params = metrics.pop("parameters")
-        out: dict[str, Any] = {"file": str(self.path), "kind": self.kind,
-                               **({"device": self.device.name, "address": self.device.address}
-                                  if self.device else {}),
+        metrics.pop("parameters")
+        out: dict[str, Any] = {"file": str(self.path), "kind": self.kind, **self.whose(),
                                "n_beats": self.n_beats, "duration_s": self.duration_s,
                                "artifact_pct": self.artifact_pct}
         out.update(metrics)
@@ -76,9 +88,7 @@ class FileAnalysis:
         out["notes"] = list(self.notes)
         if self.resonance is not None:
             out["resonance"] = resonance_json(self.resonance)
-        out["parameters"] = {"artifacts": {"mode": self.artifact_mode,
-                                           **_jsonable(asdict(self.artifact_params))},
-                             **params, "coherence": asdict(self.coherence_params)}
+        out["parameters"] = self.parameters_json()
         return out
 
 
@@ -134,8 +144,9 @@ def nn_times(beat_time_s: np.ndarray, rr_ms: np.ndarray, nn_ms: np.ndarray, orig
              *, gap_s: float = 1.0) -> np.ndarray:
     """End time (s, recording clock) of each NN interval.
 
-    Within a stretch of consecutive beats, NN intervals are laid end to end from the stretch's
-    first recorded beat; a new stretch starts wherever the recorded beat times jump by more than
+    Within a stretch of consecutive beats, NN intervals are laid end to end, and the stretch is
+    placed where its recorded beat times lie (the median offset between the two); a new stretch
+    starts wherever the recorded beat times jump by more than
     the RR plus ``gap_s`` (beats lost in a link gap), so later beats keep their recorded times and
     stay aligned with the pacer. ``origin`` maps each NN interval to the recorded interval it
     came from (see :class:`biobreath.core.artifacts.Correction`).
@@ -147,7 +158,15 @@ def nn_times(beat_time_s: np.ndarray, rr_ms: np.ndarray, nn_ms: np.ndarray, orig
     csum = np.cumsum(nn_ms) / 1000.0
     first_of_seg = np.searchsorted(seg, np.arange(starts.size), side="left")
     before = np.concatenate([[0.0], csum])[np.minimum(first_of_seg, csum.size)]
-    return anchor[seg] + csum - before[seg]
+    t = anchor[seg] + csum - before[seg]
+    # A stretch's first beat is the one placed least surely (the beat timer is still learning
+    # the link then): each stretch sits where its recorded beats lie as a whole, by the median.
+    offset = beat_time_s[origin] - t
+    for k in range(starts.size):
+        m = seg == k
+        if m.any():
+            t[m] += np.median(offset[m])
+    return t
 
 
 def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> float:
@@ -159,9 +178,13 @@ def _coherence_mean(t: np.ndarray, nn: np.ndarray, params: CoherenceParams) -> f
 
 def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
                       artifact_params: artifacts.ArtifactParams = artifacts.ArtifactParams(),
-                      coherence_params: CoherenceParams = CoherenceParams()) -> FileAnalysis:
+                      coherence_params: CoherenceParams = CoherenceParams(),
+                      hrv_options: Mapping[str, Any] | None = None) -> FileAnalysis:
     """Analyse RR intervals read from a file (see :func:`biobreath.files.readers.read_rr`).
 
+    ``hrv_options`` are keywords of :func:`biobreath.core.hrv.analyze` (e.g. ``method="lomb"``,
+    ``detrend="smoothness_priors"``, ``smoothness_lambda=300``); windows and segments of the
+    result (:func:`analyze_windows`, :func:`analyze_spans`) use the same settings.
     For a session breathed to a protocol with paced steps, each step also gets Shaffer &
     Meehan's resonance criteria (:mod:`biobreath.core.resonance`).
     """
@@ -171,7 +194,7 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         raise BiobreathError(f"{rec.path}: the recording holds no beats")
     nn, pct, corr = _nn(rec, artifact_mode, artifact_params)
     try:
-        result = hrv.analyze(nn)
+        result = hrv.analyze(nn, **(hrv_options or {}))
     except ValueError as e:
         raise BiobreathError(f"{rec.path}: {e}") from None
     valid = _physiological(rr)
@@ -192,7 +215,7 @@ def analyze_recording(rec: RRRecording, *, artifact_mode: ArtifactMode = "auto",
         coherence_params=coherence_params, artifact_params=artifact_params, correction=corr,
         device=rec.device,
         nn_time_s=t, nn_ms=nn, raw_time_s=rec.beat_time_s, raw_rr_ms=rr, resonance=resonance,
-        input_notes=rec.notes + _range_note(rr, artifact_mode))
+        input_notes=rec.notes + _range_note(rr, artifact_mode), person=rec.person)
 
 
 def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
@@ -200,9 +223,12 @@ def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
     """Resonance criteria for every paced step of ``protocol`` that the beats cover."""
     pacer = Pacer(protocol)
     segments = pacer._segments
+    # The criteria's spectrum is one zero-padded window of nfft samples: a longer step (a
+    # 10-minute coherence session) is assessed over its first nfft / resample_hz s (256 s).
+    longest_s = params.nfft / params.resample_hz
     crit = []
     for k, seg in enumerate(segments):
-        end = segments[k + 1].t0 if k + 1 < len(segments) else t[-1]
+        end = min(segments[k + 1].t0 if k + 1 < len(segments) else t[-1], seg.t0 + longest_s)
         if seg.shape is None or end - seg.t0 < 2 * seg.period_s or seg.t0 >= t[-1]:
             continue
         grid = np.arange(seg.t0, end, 0.25)
@@ -214,14 +240,21 @@ def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
 def resonance_json(a: ResonanceAssessment) -> dict[str, Any]:
     steps = [{k: _finite_or_none(v) for k, v in asdict(c).items()} | {"points": p}
              for c, p in zip(a.criteria, a.points)]
-    return {"best_rate_bpm": a.best_rate_bpm, "steps": steps,
-            "method": "Shaffer & Meehan 2020: a point per criterion won (phase closest to 0, "
-                      "largest swing, LF power, LF peak, smoothness; fewest LF peaks)"}
+    fit = None if a.fit is None else {k: _finite_or_none(v) for k, v in asdict(a.fit).items()}
+    return {"best_rate_bpm": a.best_rate_bpm, "steps": steps, "fit": fit,
+            "method": "each paced step from 20 s after its start; points: Shaffer & Meehan "
+                      "2020, a point per criterion won (phase closest to 0, largest swing, LF "
+                      "power, LF peak, smoothness; fewest LF peaks); best rate: the paced rate "
+                      "nearest the resonance of G/(1+iQ(f/f0-f0/f)) fitted to every step's "
+                      "heart-rate amplitude and phase at its pace (the most points without a "
+                      "fit)"}
 
 
 @dataclass(frozen=True, slots=True)
 class WindowAnalysis:
-    """One window of a long recording: ``start_s`` to ``end_s`` on the NN time axis."""
+    """One piece of a recording: a window (``start_s`` to ``end_s`` s on the NN time axis, from
+    the first interval's start) or a labelled segment (a protocol step or the stretch after a
+    marker, ``start_s`` to ``end_s`` s on the recording's clock)."""
 
     start_s: float
     end_s: float
@@ -229,42 +262,90 @@ class WindowAnalysis:
     artifact_pct: float
     hrv: hrv.HrvResult
     coherence_mean: float
+    label: str | None = None           # the segment's label; None for a window
+    extra_notes: tuple[str, ...] = ()  # how the segments were found
 
-    def as_json(self, path: Path, device: DeviceInfo | None = None) -> dict[str, Any]:
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.extra_notes + self.hrv.notes
+
+    def as_json(self, path: Path, device: DeviceInfo | None = None, *, person: str = "",
+                parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """JSON-ready mapping: windows give ``window_start_s``/``window_end_s``, segments
+        ``segment``, ``start_s`` and ``end_s``; ``parameters`` (see
+        :meth:`FileAnalysis.parameters_json`) are added when given."""
         metrics = self.hrv.as_dict()
         metrics.pop("parameters")
+        span = ({"window_start_s": self.start_s, "window_end_s": self.end_s}
+                if self.label is None else
+                {"segment": self.label, "start_s": self.start_s, "end_s": self.end_s})
         out = {"file": str(path),
                **({"device": device.name, "address": device.address} if device else {}),
-               "window_start_s": self.start_s, "window_end_s": self.end_s,
+               **({"person": person} if person else {}), **span,
                "n_beats": self.n_beats, "duration_s": self.end_s - self.start_s,
                "artifact_pct": self.artifact_pct, **metrics,
                "coherence_mean": self.coherence_mean}
-        return {k: _finite_or_none(v) for k, v in out.items()} | {"notes": list(self.hrv.notes)}
+        out = {k: _finite_or_none(v) for k, v in out.items()} | {"notes": list(self.notes)}
+        return out | ({"parameters": parameters} if parameters is not None else {})
+
+
+def hrv_options_of(a: FileAnalysis) -> dict[str, Any]:
+    """The keywords of :func:`biobreath.core.hrv.analyze` that produced ``a``'s metrics."""
+    return {k: v for domain in a.hrv.parameters.values() for k, v in domain.items()}
+
+
+def _flagged(a: FileAnalysis) -> np.ndarray:
+    """Per NN interval: True where the correction made it (interpolated, split or merged)."""
+    if a.correction is None:
+        return np.zeros(a.nn_ms.size, bool)
+    return ~a.correction.kept
+
+
+def _piece(a: FileAnalysis, m: np.ndarray, start_s: float, end_s: float, n_beats: int,
+           result: hrv.HrvResult, label: str | None = None,
+           notes: tuple[str, ...] = ()) -> WindowAnalysis:
+    """A window or segment holding the NN intervals ``m`` of ``a``, with its artifact share,
+    coherence, and no heart rate when none of its beats is valid."""
+    flagged = _flagged(a)
+    if m.any() and not (~flagged[m] & _physiological(a.nn_ms[m])).any():
+        lo, hi = PHYSIOLOGICAL_MS
+        where = "window" if label is None else "segment"
+        result = _without_heart_rate(result, (
+            f"mean_hr_bpm, min_hr_bpm, max_hr_bpm: no valid beat in the {where} ({lo:g}-{hi:g}"
+            f" ms{', not an artifact' if a.correction is not None else ''})"))
+    pct = float(100.0 * flagged[m].mean()) if m.any() else math.nan
+    return WindowAnalysis(start_s, end_s, n_beats, pct, result,
+                          _coherence_mean(a.nn_time_s[m], a.nn_ms[m], a.coherence_params),
+                          label, notes)
 
 
 def analyze_windows(a: FileAnalysis, window_s: float, step_s: float) -> list[WindowAnalysis]:
-    """Every metric per window of ``window_s`` seconds every ``step_s`` seconds."""
+    """Every metric per window of ``window_s`` seconds every ``step_s`` seconds, with the
+    settings of ``a``."""
     if not (window_s > 0 and step_s > 0):
         raise BiobreathError("--window and --step must be positive numbers of seconds")
-    windows = hrv.sliding_windows(a.nn_ms, window_s, step_s, include_nonlinear=True)
+    windows = hrv.sliding_windows(a.nn_ms, window_s, step_s, include_nonlinear=True,
+                                  **hrv_options_of(a))
     t_rel = np.cumsum(a.nn_ms) / 1000.0
-    flagged = np.zeros(a.nn_ms.size, bool)
-    if a.correction is not None:
-        flagged = ~a.correction.kept
-    valid = ~flagged & _physiological(a.nn_ms)
-    lo, hi = PHYSIOLOGICAL_MS
+    return [_piece(a, (t_rel >= w.start_s) & (t_rel < w.end_s), w.start_s, w.end_s, w.n_beats,
+                   hrv.HrvResult(w.time, w.frequency, w.nonlinear))
+            for w in windows]
+
+
+def analyze_spans(a: FileAnalysis, spans: Sequence[Span],
+                  notes: tuple[str, ...] = ()) -> list[WindowAnalysis]:
+    """Every metric per labelled segment (see :mod:`biobreath.offline.segments`), with the
+    settings of ``a``. Each NN interval belongs to the last span starting at or before its end
+    time (s, recording clock), so the last span runs to the end of the recording; ``notes`` go
+    on every segment."""
+    starts = np.array([s.start_s for s in spans])
+    which = np.searchsorted(starts, a.nn_time_s, side="right") - 1
+    options = hrv_options_of(a)
     out = []
-    for w in windows:
-        m = (t_rel >= w.start_s) & (t_rel < w.end_s)
-        result = hrv.HrvResult(w.time, w.frequency, w.nonlinear)
-        if m.any() and not valid[m].any():
-            result = _without_heart_rate(result, (
-                f"mean_hr_bpm, min_hr_bpm, max_hr_bpm: no valid beat in the window ({lo:g}-{hi:g}"
-                f" ms{', not an artifact' if a.correction is not None else ''})"))
-        pct = float(100.0 * flagged[m].mean()) if m.any() else math.nan
-        out.append(WindowAnalysis(
-            w.start_s, w.end_s, w.n_beats, pct,
-            result, _coherence_mean(a.nn_time_s[m], a.nn_ms[m], a.coherence_params)))
+    for k, span in enumerate(spans):
+        m = which == k
+        out.append(_piece(a, m, span.start_s, span.end_s, int(m.sum()),
+                          hrv.analyze(a.nn_ms[m], **options), span.label, notes))
     return out
 
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from biobreath.core.adaptive import RateChange
 from biobreath.core.coherence import CoherenceResult
 from biobreath.core.live import BeatVerdict, LiveState
 from biobreath.core.respiration import BreathingEstimate
@@ -68,8 +69,8 @@ class SessionListener:
     in this order: :meth:`on_start` once; then, as they happen, :meth:`on_event` for each event
     from the source (before the session acts on it), :meth:`on_idle` whenever the session has
     caught up with its source, and the published results (beats with their verdicts, coherence,
-    breaths, strap status, measured breathing); :meth:`on_stop` once the source is closed; and
-    :meth:`on_end` with the summary last.
+    breaths, strap status, measured breathing, the adaptive pacer's rate changes);
+    :meth:`on_stop` once the source is closed; and :meth:`on_end` with the summary last.
 
     A listener that saves the session sets :attr:`saved_path` (the summary reports it).
     """
@@ -85,4 +86,5 @@ class SessionListener:
     def on_breath(self, report: BreathReport) -> None: ...
     def on_status(self, status: StrapStatus) -> None: ...
     def on_breathing(self, device: str, estimate: BreathingEstimate) -> None: ...
+    def on_pacer_rate(self, change: RateChange) -> None: ...
     def on_end(self, summary: SessionSummary) -> None: ...

@@ -1,6 +1,7 @@
 """The listener that records a session: every event into its SQLite file as it arrives (numbered
 in the order the session received them, so a replay can feed them back exactly), the live verdict
-of each beat once it is judged, the pacer's breaths, and the session's start and stop."""
+of each beat once it is judged, the pacer's breaths, the session's start and stop, and whose
+session it was with their check-ins."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from biobreath.core.adaptive import RateChange
 from biobreath.core.live import BeatVerdict, LiveState
 from biobreath.errors import RecordingError
 from biobreath.events import (
@@ -22,9 +24,11 @@ from biobreath.events import (
     Link,
     Marker,
     Notification,
+    PacerChange,
     Tick,
     Timing,
 )
+from biobreath.files.people import Checkin
 from biobreath.files.recording import Recorder
 from biobreath.session.listener import BreathReport, SessionListener
 
@@ -36,8 +40,11 @@ class RecordingListener(SessionListener):
     """Writes the session it follows to a new file at ``path`` (never an existing one); a session
     that got no beat and no notification leaves no file behind."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, person: str = "", before: Checkin | None = None,
+                 after: Checkin | None = None) -> None:
         self.recorder = Recorder(path)
+        # Whose session (the first strap's wearer) and how they felt before and after it.
+        self.person, self.before, self.after = person, before, after
         self._session: Session | None = None
         self._rows: dict[str, deque[int]] = {}  # rows of beats not yet judged, per strap
         self._seq = 0
@@ -55,7 +62,9 @@ class RecordingListener(SessionListener):
                       "allow_extreme_pacing": protocol.allow_extreme_pacing,
                       "steps": [_step_dict(s) for s in protocol.steps]},
             duration_s=session.duration_s, planned_duration_s=session.duration_s,
-            parameters={"live": asdict(session.live_params)})
+            parameters={"live": asdict(session.live_params)},
+            **({"person": self.person} if self.person else {}),
+            **({"checkin_before": self.before.as_meta()} if self.before else {}))
         self.recorder.event(0.0, "session_start")
 
     def _device(self, address: str) -> str:
@@ -63,7 +72,7 @@ class RecordingListener(SessionListener):
         if address not in self._rows:
             self._rows[address] = deque()
             info = next((d for d in self._session.source.devices if d.address == address), None)
-            self.recorder.device_id(info or address)
+            self.recorder.device_id(info or address, "" if len(self._rows) > 1 else self.person)
         return address
 
     def on_event(self, ev: Event) -> None:
@@ -75,6 +84,11 @@ class RecordingListener(SessionListener):
         if isinstance(ev, Marker):
             rec.event(ev.t, "marker", ev.text, seq=seq)
             rec.commit()  # a therapist's mark is worth a write of its own
+            return
+        if isinstance(ev, PacerChange):
+            rec.event(ev.t, "pacer_change", {"rate_bpm": ev.rate_bpm,
+                                             "inhale_ratio": ev.inhale_ratio}, seq=seq)
+            rec.commit()
             return
         device = self._device(ev.device)
         if isinstance(ev, Beat):
@@ -116,10 +130,18 @@ class RecordingListener(SessionListener):
             "exhale_s": shape.exhale_s if shape else None,
             "hold_out_s": shape.hold_out_s if shape else None})
 
+    def on_pacer_rate(self, change: RateChange) -> None:
+        # Recomputed on replay from the beats, so not part of the replayed stream (no seq).
+        self.recorder.event(change.t, "pacer_rate", {
+            "rate_bpm": change.rate_bpm, "from_bpm": change.from_bpm,
+            "target_bpm": change.target_bpm, "phase_deg": change.phase_deg})
+
     def on_stop(self, t: float) -> None:
         try:
             self.recorder.event(t, "session_stop")
             self.recorder.set_meta(duration_s=t)  # what it lasted: less than planned if stopped
+            if self.after is not None:
+                self.recorder.set_meta(checkin_after=self.after.as_meta())
         except RecordingError:
             pass  # a full disk: the file keeps what was committed, and close() still ends it
         finally:
@@ -131,8 +153,9 @@ class RecordingListener(SessionListener):
 
 def _step_dict(step) -> dict:
     shape = step.shape
-    return {"label": step.label, "duration_s": step.duration_s,
+    return {"label": step.label, "duration_s": step.duration_s, "adaptive": step.adaptive,
             "inhale_s": shape.inhale_s if shape else None,
             "hold_in_s": shape.hold_in_s if shape else None,
             "exhale_s": shape.exhale_s if shape else None,
-            "hold_out_s": shape.hold_out_s if shape else None}
+            "hold_out_s": shape.hold_out_s if shape else None,
+            "top_up_s": shape.top_up_s if shape else None}

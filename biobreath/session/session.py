@@ -4,7 +4,9 @@ The session owns time. It pulls events from the source, feeds every beat to the 
 strap, and tells its listeners (the recorder, the window, the headless printer) what happened and
 what changed; it runs the same with or without any of them. Pacer breaths are reported on the
 session clock even when no beat arrives (a dropped strap), and the session ends at its duration or
-when the source ends.
+when the source ends. The pacer changes when someone sets a new pace (at the next breath) and,
+in adaptive steps, as :mod:`biobreath.core.adaptive` decides at each breath; both are computed
+from the session's own events, so a replay paces the same.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from biobreath.clock import Clock
+from biobreath.core.adaptive import AdaptivePacing, RateChange
 from biobreath.core.coherence import CoherenceResult
 from biobreath.core.live import BeatVerdict, LiveCore, LiveParams
 from biobreath.core.pacer import Pacer
+from biobreath.core.protocol import Step
 from biobreath.core.resonance import hr_breathing_phase
 from biobreath.core.respiration import BreathingEstimate, RespirationTracker
+from biobreath.errors import ProtocolError
 from biobreath.events import (
     AccSamples,
     Battery,
@@ -33,6 +38,7 @@ from biobreath.events import (
     Link,
     LinkState,
     Marker,
+    PacerChange,
     SignalQuality,
     Tick,
     Timing,
@@ -101,24 +107,43 @@ class Session:
         self._breath = 0
         self._gaps = 0
         self._stop = asyncio.Event()
-        self._marks: deque[str] = deque()
+        # Marks (text, time or None) and pace changes waiting for their place among the events.
+        self._marks: deque[tuple[str, float | None] | PacerChange] = deque()
         self._marked = asyncio.Event()
         self.markers: list[Marker] = []
+        self.adaptive = AdaptivePacing()  # moves the pacer in adaptive steps
+        self.rate_changes: list[RateChange] = []
+        self._pace: PacerChange | None = None  # a change of pace waiting for the next breath
+        self._hand_paced: Step | None = None  # the protocol step whose pace was set by hand
 
     def stop(self) -> None:
         self._stop.set()
 
-    def mark(self, text: str = "") -> None:
-        """Mark this moment (a therapist's note, a preset, a typed line). The mark becomes a
-        :class:`Marker` event at the session's time when the session next takes an event, so it
-        is recorded (and replayed) in its place among the strap's events."""
-        self._marks.append(text)
+    def mark(self, text: str = "", t: float | None = None) -> None:
+        """Mark a moment (a therapist's note, a preset, a typed line): ``t`` (s, session time),
+        such as when the mark key was pressed before a note was typed; default now. The mark
+        becomes a :class:`Marker` event when the session next takes an event, so it is recorded
+        (and replayed) in its place among the strap's events."""
+        self._marks.append((text, t))
         self._marked.set()
 
-    def _next_marker(self) -> Marker:
+    def change_pace(self, rate_bpm: float, inhale_ratio: float | None = None) -> None:
+        """Pace at ``rate_bpm`` breaths/min (and ``inhale_ratio``, the inhale share, if given)
+        from the next breath on. Checked now against the protocol's safety rules
+        (:class:`~biobreath.errors.ProtocolError`); then, like :meth:`mark`, it becomes a
+        :class:`PacerChange` event in its place, so it is recorded and replayed."""
+        self.pacer.check_pace(max(self.t, self.clock.now()), rate_bpm, inhale_ratio)
+        self._marks.append(PacerChange(math.nan, rate_bpm, inhale_ratio))
+        self._marked.set()
+
+    def _next_marker(self) -> Marker | PacerChange:
         self._marked.clear()
-        t = min(max(self.t, self.clock.now()), self.duration_s)
-        return Marker(t, self._marks.popleft())
+        now = min(max(self.t, self.clock.now()), self.duration_s)
+        item = self._marks.popleft()
+        if isinstance(item, PacerChange):
+            return replace(item, t=now)
+        text, t = item
+        return Marker(now if t is None else min(max(0.0, t), now), text)
 
     @property
     def primary_core(self) -> LiveCore | None:
@@ -166,6 +191,8 @@ class Session:
                     break
                 if isinstance(ev, Marker):
                     self.markers.append(ev)
+                elif isinstance(ev, PacerChange):
+                    self._pace = ev
                 elif not isinstance(ev, Tick):
                     self._handle(ev)
                 if queue.empty():
@@ -246,7 +273,41 @@ class Session:
             shape = self.pacer.segment(t0).shape
             self._report_breath(self._breath, t0, t1, shape.rate_bpm if shape else None)
             self._breath += 1
+            if self._pace is not None:
+                pace, self._pace = self._pace, None
+                try:
+                    self.pacer.set_rate(t1, pace.rate_bpm, pace.inhale_ratio)
+                    self._hand_paced = self.pacer.step_at(t1)
+                except ProtocolError as e:  # allowed when asked, not in the step begun since
+                    log.warning("the pace was not changed: %s", e)
+            self._adapt(t1)
         self.t = max(self.t, t)
+
+    def _clean_beats(self, s: _Strap, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """Times (s) and RRs (ms) of the judged, accepted beats of the last ``seconds`` since the
+        beat chain last broke (across a break their timing is unknown)."""
+        bt, rr, art = s.core.recent(seconds, judged_only=True)
+        keep = ~art & ~(bt < s.core.segment_start)
+        return bt[keep], rr[keep]
+
+    def _adapt(self, t: float) -> None:
+        """At breath boundary ``t`` (s) of an adaptive step, let the pacer move toward the rate
+        of largest heart-rate swing (:mod:`biobreath.core.adaptive`). It is computed from the
+        beats alone, so a replay makes the same changes."""
+        step, shape = self.pacer.step_at(t), self.pacer.segment(t).shape
+        if not (step.adaptive and step.shape and shape and self.primary) or (
+                step is self._hand_paced):  # a pace set by hand stays as it was set
+            self.adaptive.reset()
+            return
+        strap = self.straps[self.primary]
+        bt, rr = self._clean_beats(strap, self.adaptive.settings.window_s + 5.0)
+        change = self.adaptive.decide(t, step.shape.rate_bpm, shape.rate_bpm, bt, rr,
+                                      strap.core.segment_start, self.pacer.volume)
+        if change is not None:
+            self.pacer.set_rate(t, change.rate_bpm, gradual=True)
+            self.rate_changes.append(change)
+            for li in self.listeners:
+                li.on_pacer_rate(change)
 
     def _report_breath(self, n: int, t0: float, t1: float, rate: float | None) -> None:
         if self.primary is None:
@@ -254,15 +315,12 @@ class Session:
         else:
             s = self.straps[self.primary]
             window = self.live_params.coherence.window_s
-            bt, rr, art = s.core.recent(window + 5.0, judged_only=True)
-            # Only beats since the chain last broke: across a break their timing is unknown.
-            keep = ~art & ~(bt < s.core.segment_start)
-            bt, rr = bt[keep], rr[keep]
+            bt, rr = self._clean_beats(s, window + 5.0)
             m = (bt >= t0) & (bt < t1)
             hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
             phase = math.nan
             # Phase over the last 64 s of this pace only (at least two breaths of it).
-            start = max(t1 - window, self.pacer.segment(t0).t0, s.core.segment_start)
+            start = max(t1 - window, self.pacer.pace_start(t0), s.core.segment_start)
             if rate is not None and t1 - start >= 2 * 60.0 / rate:
                 grid = np.arange(start, t1, 0.25)
                 phase = hr_breathing_phase(bt, rr, grid, self.pacer.volume(grid), rate / 60.0,

@@ -97,6 +97,7 @@ class VirtualStraps(BeatSource):
     def metadata(self) -> dict[str, object]:
         return {**self.strap.metadata(), "kind": self.kind, "virtual_straps": [
             {"name": p.name, "address": p.address, "seed": p.params.seed,
+             "resonance_bpm": p.params.resonance_bpm,
              "outages": [[o.start_s, o.duration_s] for o in p.outages],
              "faults": sorted(p.faults)}
             for p in self.peripherals], "radio_faults": sorted(self.radio_faults),
@@ -141,25 +142,34 @@ def virtual_id(label: str, index: int, seed: int) -> str:
     return f"{zlib.crc32(label.encode()):08X}" if label else strap_id(index, seed)
 
 
-def open_virtual_straps(labels: Sequence[str] = (), *, sim_params: SimParams | None = None,
+def open_virtual_straps(labels: Sequence[str] = (), *,
+                        sim_params: SimParams | Sequence[SimParams] | None = None,
                         pacer: Pacer | None = None, outages: Sequence[Outage] = (),
                         pmd: bool = True, faults: Iterable[str] = (), fault_at_s: float = 30.0,
                         policy: ReconnectPolicy = ReconnectPolicy(),
                         targets: Sequence[str] | None = None) -> VirtualStraps:
     """One virtual Polar H10 per entry of ``labels`` (an 8-hex-digit id, or any label; empty: one
-    strap), each simulating a person from ``sim_params`` (the seed advanced by one per strap) who
-    follows ``pacer``, with the forced link losses ``outages``. ``pmd``: stream raw ECG and ACC.
-    ``faults``: names from :data:`FAULTS` (every strap gets the strap faults); the timed ones
-    strike at ``fault_at_s`` (session s). ``policy``: the Bluetooth source's. ``targets``: what
-    the source looks for (default: every strap's address; empty: the first strap heard, as a
-    real strap is found with no ``--device`` and none remembered)."""
+    strap), each simulating a person from ``sim_params`` (the seed advanced by one per strap; a
+    sequence: one person per label, each as given) who follows ``pacer``, with the forced link
+    losses ``outages``. ``pmd``: stream raw ECG and ACC. ``faults``: names from :data:`FAULTS`
+    (every strap gets the strap faults); the timed ones strike at ``fault_at_s`` (session s).
+    ``policy``: the Bluetooth source's. ``targets``: what the source looks for (default: every
+    strap's address; empty: the first strap heard, as a real strap is found with no ``--device``
+    and none remembered)."""
     chosen = check_faults(faults)
-    params = sim_params if sim_params is not None else SimParams()
+    labels = list(labels or [""])
+    if isinstance(sim_params, Sequence):
+        if len(sim_params) != len(labels):
+            raise ValueError(f"{len(sim_params)} simulated people for {len(labels)} straps")
+        people = list(sim_params)
+    else:
+        params = sim_params if sim_params is not None else SimParams()
+        people = [dataclasses.replace(params, seed=params.seed + i) for i in range(len(labels))]
     radio = VirtualRadio()
-    straps = [VirtualStrap(radio, device_id=virtual_id(label, i, params.seed),
-                           params=dataclasses.replace(params, seed=params.seed + i), pacer=pacer,
-                           outages=outages, faults=chosen & set(STRAP_FAULTS),
+    straps = [VirtualStrap(radio, device_id=virtual_id(label, i, people[0].seed),
+                           params=person,
+                           pacer=pacer, outages=outages, faults=chosen & set(STRAP_FAULTS),
                            fault_at_s=fault_at_s)
-              for i, label in enumerate(labels or [""])]
+              for i, (label, person) in enumerate(zip(labels, people))]
     return VirtualStraps(straps, radio, targets=targets, pmd=pmd, policy=policy,
                          radio_faults=chosen & set(RADIO_FAULTS), fault_at_s=fault_at_s)

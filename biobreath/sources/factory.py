@@ -73,6 +73,24 @@ def simulated_person(seed: int, resonance_bpm: float, link: str = "ideal"):
     return SimParams(seed=seed, resonance_bpm=resonance_bpm, link=link)
 
 
+PEOPLE_RESONANCE_OFFSETS_BPM = (0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.0)
+"""How far each simulated person's resonance lies from ``--sim-resonance`` (breaths/min), in
+``--people`` order (then repeating): people differ, as a room of real people does."""
+
+
+def simulated_people(n: int, seed: int, resonance_bpm: float, link: str = "ideal"):
+    """``n`` different simulated people for ``--people N``: person ``i`` (from 0) has seed
+    ``seed + i`` and a resonance offset by :data:`PEOPLE_RESONANCE_OFFSETS_BPM` (kept within
+    3-12 breaths/min)."""
+    from biobreath.sim.physiology import SimParams
+
+    offsets = PEOPLE_RESONANCE_OFFSETS_BPM
+    return tuple(SimParams(seed=seed + i, link=link,
+                           resonance_bpm=min(12.0, max(3.0, resonance_bpm
+                                                       + offsets[i % len(offsets)])))
+                 for i in range(n))
+
+
 def sim_links(names: Sequence[str], *, virtual: bool) -> tuple[str, tuple[str, ...]]:
     """``--sim-link`` names (each may hold several, comma-separated) split into the one delivery
     pattern of the strap's notifications and the faults of the virtual strap; one line for a name
