@@ -2,7 +2,8 @@
 process, in 2 worker processes and on a 2-worker Dask LocalCluster (a script, not a test).
 
 Run from the repository root: ``python benchmarks/bench_batch.py`` (``--n 1000`` recordings by
-default, ``--cache DIR`` where they are kept between runs, ``--runs R`` best of R, default 1).
+default, ``--cache DIR`` where they are kept between runs, ``--runs R`` best of R, default 1;
+``--distinct K`` makes only K recordings and names each N/K times, each name analysed anew).
 
 **The recordings** are made once, in this process, through the real session and recorder: the
 simulated person (seed K for recording K) on the simulated strap, breathing the ``coherence``
@@ -155,17 +156,23 @@ def main() -> None:
                     default=Path.home() / ".cache" / "biobreath-bench" / "batch",
                     help="where the recordings are kept between runs")
     ap.add_argument("--runs", type=int, default=1, help="best of R runs per configuration")
+    ap.add_argument("--distinct", type=int, metavar="K",
+                    help="make only K distinct recordings and give the folder N names for them "
+                         "in turn (symbolic links), when making N takes too long (default: N)")
     args = ap.parse_args()
+    k = min(args.distinct or args.n, args.n)
 
-    print(f"making {args.n} one-hour recordings in {args.cache} (in-process session + "
+    print(f"making {k} one-hour recordings in {args.cache} (in-process session + "
           "recorder, virtual clock; reused when present)", flush=True)
-    paths = ensure_recordings(args.cache, args.n)
-    folder = args.cache / f"n{args.n}"
+    made = ensure_recordings(args.cache, k)
+    folder = args.cache / f"n{args.n}-of-{k}"
     folder.mkdir(exist_ok=True)
-    for p in paths:  # a folder holding exactly these N (the cache may hold more)
-        link = folder / p.name
+    paths = []
+    for i in range(args.n):  # a folder holding exactly N names (the cache may hold more)
+        link = folder / f"hour-{i:04d}.sqlite"
         if not link.exists():
-            link.symlink_to(p)
+            link.symlink_to(made[i % k])
+        paths.append(made[i % k])
     size_mb = sum(p.stat().st_size for p in paths) / 2**20
     print(f"{args.n} recordings, {size_mb / args.n:.1f} MB each on average; {os.cpu_count()} "
           "cores", flush=True)

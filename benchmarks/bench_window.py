@@ -14,7 +14,10 @@ one antialiased polyline and an antialiased fill, pyqtgraph's defaults.
 coherence update, every 5 s); ``--present`` lays the windows out as presentation mode does (large
 figures, controls hidden) at ``--size``. The windows' remembered settings go to a temporary file.
 
+``--people N`` puts N simulated people (one pacer) on screen: the group view.
+
     python benchmarks/bench_window.py [--frames 600] [--size 1280x800] [--spectrum] [--present]
+                                      [--people N]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from biobreath.files.protocols import load_protocol
 from biobreath.session import Session
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
+from biobreath.sources.base import BeatSource
 from biobreath.ui import window as w
 from biobreath.ui.panels import AHEAD_S, CURVE_STEP_S, PAST_S
 from biobreath.ui.theme import ARTIFACT, MUTED, TEXT, set_text
@@ -132,13 +136,44 @@ def _segmented(curve: pg.PlotCurveItem) -> pg.PlotCurveItem:
 SETTINGS = Path(tempfile.mkdtemp(prefix="bench-window-")) / "window.ini"
 
 
-def _window(cls: type[w.TrainerWindow], size: tuple[int, int], spectrum: bool, present: bool
-            ) -> tuple[w.TrainerWindow, SteppedClock]:
+class Together(BeatSource):
+    """Several simulated people on one clock, their events merged as they come (the group view
+    of a session with several straps)."""
+
+    kind = "sim"
+
+    def __init__(self, sources: list[SimulatedStrap]) -> None:
+        self.sources = sources
+
+    @property
+    def devices(self):
+        return tuple(d for s in self.sources for d in s.devices)
+
+    async def events(self, clock):
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def pump(source):
+            async for ev in source.events(clock):
+                await queue.put(ev)
+
+        tasks = [asyncio.ensure_future(pump(s)) for s in self.sources]
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def _window(cls: type[w.TrainerWindow], size: tuple[int, int], spectrum: bool, present: bool,
+            people: int = 1) -> tuple[w.TrainerWindow, SteppedClock]:
     clock = SteppedClock()
 
     def make_session(protocol):
         pacer = Pacer(protocol)
-        return Session(SimulatedStrap(SimParams(seed=1, ectopic_rate=0.01), pacer), clock, pacer)
+        straps = [SimulatedStrap(SimParams(seed=1 + k, ectopic_rate=0.01), pacer)
+                  for k in range(people)]
+        return Session(straps[0] if people == 1 else Together(straps), clock, pacer)
 
     win = cls(make_session, load_protocol("coherence"), autostart=False, fps=FPS,
               settings=QtCore.QSettings(str(SETTINGS), QtCore.QSettings.Format.IniFormat))
@@ -161,13 +196,13 @@ async def _step(clocks: list[SteppedClock], dt: float) -> None:
 
 
 def run(classes: list[type[w.TrainerWindow]], size: tuple[int, int], frames: int,
-        loop: asyncio.AbstractEventLoop, *, spectrum: bool = False, present: bool = False
-        ) -> list[tuple[np.ndarray, np.ndarray]]:
+        loop: asyncio.AbstractEventLoop, *, spectrum: bool = False, present: bool = False,
+        people: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per-frame seconds of each window: update alone, update and repaint, update and grab.
 
     The windows run side by side, frame by frame, so a busy machine slows them alike.
     """
-    pairs = [_window(cls, size, spectrum, present) for cls in classes]
+    pairs = [_window(cls, size, spectrum, present, people) for cls in classes]
     wins = [win for win, _ in pairs]
     clocks = [clock for _, clock in pairs]
 
@@ -215,6 +250,8 @@ def main() -> None:
     ap.add_argument("--size", default="1280x800", help="window size WxH (default 1280x800)")
     ap.add_argument("--spectrum", action="store_true", help="with the spectrum panel open")
     ap.add_argument("--present", action="store_true", help="in presentation mode")
+    ap.add_argument("--people", type=int, default=1,
+                    help="simulated people on screen at once (the group view; default 1)")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QtWidgets.QApplication([])
@@ -223,6 +260,7 @@ def main() -> None:
     print(f"trainer window {size[0]}x{size[1]}"
           + (", spectrum panel open" if args.spectrum else "")
           + (", presentation mode" if args.present else "")
+          + (f", {args.people} people" if args.people > 1 else "")
           + f", {args.frames} frames at {FPS} fps of session time, Qt {QtCore.qVersion()} "
           f"platform {app.platformName()}, pyqtgraph {pg.__version__}")
     cols = ("update", "repaint", "grab")
@@ -230,7 +268,8 @@ def main() -> None:
     variants = {"incremental (window.py)": w.TrainerWindow, "naive rebuild": NaiveWindow,
                 "smooth pens": SmoothPensWindow}
     results = dict(zip(variants, run(list(variants.values()), size, args.frames, loop,
-                                     spectrum=args.spectrum, present=args.present)))
+                                     spectrum=args.spectrum, present=args.present,
+                                     people=args.people)))
     for name, times in results.items():
         cells = (f"{1e3 * np.median(x):>12.2f}{1e3 * np.percentile(x, 99):>12.2f}" for x in times)
         print(f"{name:<24}" + "".join(cells))

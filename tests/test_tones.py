@@ -130,7 +130,7 @@ def _sine_step(freq_hz, amplitude):
 @pytest.mark.parametrize("name", ["coherence", "box", "resonance-assessment", "sigh"])
 def test_no_clicks(name):
     pacer = Pacer(load_protocol(name))
-    seconds = 60  # from 100 s: across the assessment's change from free to paced breathing
+    seconds = 30  # from 100 s: across the assessment's change from free to paced breathing
     x = tone_block(pacer, int(100 * FS), int(seconds * FS), 1.0, 1.0)[0]
     s = ToneSettings()
     assert np.abs(np.diff(x)).max() <= 1.02 * _sine_step(s.high_hz, s.peak)

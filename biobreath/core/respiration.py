@@ -42,7 +42,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 BREATH_BAND_HZ = (0.05, 0.7)
 
@@ -64,6 +63,7 @@ class BreathingSignal:
 
 
 def _band(fs_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
+    from scipy import signal  # loaded when breathing is measured
     nyq = fs_hz / 2.0
     return signal.butter(2, [band_hz[0] / nyq, min(band_hz[1] / nyq, 0.99)], btype="band",
                          output="sos")
@@ -72,6 +72,7 @@ def _band(fs_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
 def bandpass(x: np.ndarray, fs_hz: float,
              band_hz: tuple[float, float] = BREATH_BAND_HZ) -> np.ndarray:
     """``x`` (along axis 0) through the breathing band-pass, zero-phase, mean removed first."""
+    from scipy import signal  # loaded when breathing is measured
     x = np.asarray(x, dtype=float)
     return signal.sosfiltfilt(_band(fs_hz, band_hz), x - x.mean(axis=0), axis=0)
 
@@ -120,6 +121,7 @@ def breathing_rate(x: np.ndarray, fs_hz: float, *,
 def breathing_phase(x: np.ndarray) -> np.ndarray:
     """Phase of a band-passed breathing signal in breaths (0-1): 0 at the start of an inhale
     (trough), 0.5 at full lungs (peak)."""
+    from scipy import signal  # loaded when breathing is measured
     analytic = signal.hilbert(np.asarray(x, dtype=float))
     # The analytic signal of -cos(2 pi p) (a volume curve at phase p) has angle 2 pi p + pi.
     return np.mod(np.angle(analytic) / (2.0 * np.pi) + 0.5, 1.0)
@@ -153,6 +155,7 @@ def following_score(breath: np.ndarray, pacer_volume: np.ndarray, fs_hz: float, 
     Only the trailing stretch where the pacer paces is used; None when it is shorter than
     ``min_s`` (20 s), or either signal is flat. ``max_lag_s`` (5 s) bounds the lag search.
     """
+    from scipy import signal  # loaded when breathing is measured
     breath = np.asarray(breath, dtype=float)
     vol = np.asarray(pacer_volume, dtype=float)
     if breath.shape != vol.shape:

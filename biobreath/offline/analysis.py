@@ -385,8 +385,10 @@ def format_report(a: FileAnalysis) -> str:
         "(0-100, 64 s windows every 5 s of the corrected series: offline, not the live score)",
     ]
     if a.resonance is not None:
+        how = ("the paced rate nearest the resonance fitted to every step"
+               if a.resonance.fit is not None else "the most Shaffer & Meehan criteria won")
         lines.append(f"  resonance    best rate {a.resonance.best_rate_bpm:g} breaths/min "
-                     "(Shaffer & Meehan criteria won, per paced step):")
+                     f"({how}; points per paced step):")
         for c, p in zip(a.resonance.criteria, a.resonance.points):
             lines.append(f"    {c.rate_bpm:4.1f}/min  phase {_fmt(c.phase_deg, '+.0f', '°')}  "
                          f"swing {_fmt(c.swing_bpm, '.1f', 'bpm')}  "

@@ -135,8 +135,6 @@ class SoundPlayer(SessionListener):
 
     def on_start(self, session: Session) -> None:
         self._session = session
-        if self._real_time:
-            self._task = asyncio.get_running_loop().create_task(self._keep_ahead())
 
     def _output(self) -> AudioOutput | None:
         """The audio output, opened when sound is first wanted; None (after one warning line)
@@ -174,6 +172,9 @@ class SoundPlayer(SessionListener):
             return
         if self._output() is None:
             return
+        if self._real_time and self._task is None:
+            # Sound is wanted: from now on keep it topped up between the session's events too.
+            self._task = asyncio.get_running_loop().create_task(self._keep_ahead())
         if self._real_time:
             # After a stall the device has played silence: rejoin the pacer where it is now.
             self._next = max(self._next, round(now * SAMPLE_RATE_HZ))

@@ -96,13 +96,17 @@ def sim_links(names: Sequence[str], *, virtual: bool) -> tuple[str, tuple[str, .
     pattern of the strap's notifications and the faults of the virtual strap; one line for a name
     that is unknown, a second delivery pattern, or a fault without the virtual strap."""
     from biobreath.sim.emulator import LINK_PROFILES
-    from biobreath.sim.virtual_source import FAULTS
 
     delivery, faults = [], []
     for name in (n.strip() for text in names for n in text.split(",") if n.strip()):
         if name in LINK_PROFILES:
             delivery.append(name)
-        elif name in FAULTS:
+            continue
+        # The virtual strap's faults come with its Bluetooth stack (bumble, slow to load): only
+        # a name that is no delivery pattern needs them.
+        from biobreath.sim.virtual_source import FAULTS
+
+        if name in FAULTS:
             if not virtual:
                 raise BiobreathError(f"--sim-link {name} is a fault of the virtual strap: use "
                                      "--source virtual")

@@ -457,9 +457,7 @@ class PacerWidget(QtWidgets.QWidget):
         f.setPixelSize(stage_px)
         f.setWeight(QtGui.QFont.Weight.DemiBold)
         room = w - 16
-        wide = QtGui.QFontMetrics(f).horizontalAdvance(stage)
-        if wide > room:  # a long word ("session complete") shrinks to fit across the panel
-            f.setPixelSize(max(12, int(stage_px * room / wide)))
+        _shrink_to_fit(f, stage, room)  # a long word ("session complete") fits across the panel
         p.setFont(f)
         p.setPen(QtGui.QColor(pal.text))
         top = h - text_h
@@ -467,11 +465,23 @@ class PacerWidget(QtWidgets.QWidget):
                    QtCore.Qt.AlignmentFlag.AlignCenter, stage)
         f.setPixelSize(detail_px)
         f.setWeight(QtGui.QFont.Weight.Normal)
+        # The pace and the measured breathing, shrunk to fit (a narrow panel beside a group),
+        # and cut with an ellipsis beyond what stays readable.
+        _shrink_to_fit(f, detail, room)
+        detail = QtGui.QFontMetrics(f).elidedText(detail, QtCore.Qt.TextElideMode.ElideRight,
+                                                 int(room))
         p.setFont(f)
         p.setPen(QtGui.QColor(pal.muted))
         p.drawText(QtCore.QRectF(0, top + stage_px * 1.5, w, detail_px * 1.6),
                    QtCore.Qt.AlignmentFlag.AlignCenter, detail)
         p.end()
+
+
+def _shrink_to_fit(f: QtGui.QFont, text: str, room: float, smallest_px: int = 12) -> None:
+    """Make ``f`` small enough for ``text`` to fit ``room`` px, down to ``smallest_px``."""
+    wide = QtGui.QFontMetrics(f).horizontalAdvance(text)
+    if wide > room:
+        f.setPixelSize(max(smallest_px, int(f.pixelSize() * room / wide)))
 
 
 def _pace_text(st: PacerState) -> str:
