@@ -139,15 +139,6 @@ def test_columns(n, cols):
     assert columns_for(n) == cols
 
 
-@pytest.fixture
-def loop(qapp):
-    import qasync
-
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def test_the_window_shows_everyone_when_a_session_has_two_straps(qtbot, loop, pair, tmp_path):

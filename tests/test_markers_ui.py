@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-import qasync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6 import QtCore
@@ -35,13 +34,6 @@ SHORT = parse_protocol({"name": "short", "step": [
     {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
 
 
-@pytest.fixture
-def loop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def settings_in(tmp_path):

@@ -6,14 +6,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
-import asyncio
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import qasync
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from biobreath.clock import ScaledClock
@@ -33,13 +31,9 @@ SHORT = parse_protocol({"name": "short", "step": [
     {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
 
 
-@pytest.fixture
-def loop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
+@pytest.fixture(autouse=True)
+def dark_theme_after():
+    yield
     theme.use(theme.DARK)  # a test that switched themes leaves the next one in the default
 
 

@@ -213,13 +213,6 @@ def test_the_bar_seeks_where_it_is_clicked(qtbot):
 # -- the window ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def loop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def _wait(loop, condition, timeout_s: float = 10.0) -> None:

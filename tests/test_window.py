@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import qasync
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from biobreath.clock import ScaledClock
@@ -40,13 +39,6 @@ SHORT = parse_protocol({"name": "short", "step": [
     {"label": "Coherence breathing", "seconds": 100, "inhale_s": 4, "exhale_s": 6}]})
 
 
-@pytest.fixture
-def loop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def sim_sessions(made: list | None = None, clock_factory=lambda: ScaledClock(None), seed=7):

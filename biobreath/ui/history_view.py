@@ -12,9 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from biobreath.core.coherence import LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE
 from biobreath.ui.formatting import one_line
-from biobreath.ui.theme import BREATH, LEVEL_MARK, MUTED, Palette, current, font, label, style_plot
+from biobreath.ui.panels import coherence_bands
+from biobreath.ui.theme import BREATH, MUTED, Palette, current, font, label, style_plot
 
 if TYPE_CHECKING:
     from biobreath.offline.progress import History
@@ -57,22 +57,9 @@ class HistoryView(QtWidgets.QFrame):
             "and high bands. Higher means your heart rhythm followed your breathing more "
             "smoothly.")
         item = style_plot(self.coherence_plot)
-        item.setYRange(-2, 106, padding=0)
-        item.getAxis("left").setTicks([[(0.0, "0"), (LOW_MEDIUM_SCORE, f"{LOW_MEDIUM_SCORE:.0f}"),
-                                        (MEDIUM_HIGH_SCORE, f"{MEDIUM_HIGH_SCORE:.0f}"),
-                                        (100.0, "100")]])
-        self._bands = {}
-        for level, (lo, hi) in (("low", (0.0, LOW_MEDIUM_SCORE)),
-                                ("medium", (LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE)),
-                                ("high", (MEDIUM_HIGH_SCORE, 100.0))):
-            band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
-                                       pen=pg.mkPen(None))
-            band.setZValue(-10)
-            item.addItem(band)
-            text = pg.TextItem(f"{LEVEL_MARK[level]} {level}", anchor=(0, 0.5))
+        self._bands = coherence_bands(item)
+        for _, text, _ in self._bands.values():
             text.setFont(font(10))
-            item.addItem(text)
-            self._bands[level] = (band, text, (lo + hi) / 2)
         self.curve = pg.PlotDataItem(symbol="o", symbolSize=11)
         item.addItem(self.curve)
         lay.addWidget(self.coherence_plot, 3)

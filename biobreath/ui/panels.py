@@ -633,22 +633,7 @@ class CoherenceHistoryPanel(Panel):
         item = style_plot(self.plot)
         # Short sessions span under a minute: keep the axis in minutes, not "minutes (x0.001)".
         item.getAxis("bottom").enableAutoSIPrefix(False)
-        item.setYRange(-2, 106, padding=0)
-        item.getAxis("left").setTicks([[(0.0, "0"), (LOW_MEDIUM_SCORE, f"{LOW_MEDIUM_SCORE:.0f}"),
-                                        (MEDIUM_HIGH_SCORE, f"{MEDIUM_HIGH_SCORE:.0f}"),
-                                        (100.0, "100")]])
-        self._bands = {}
-        for level, (lo, hi) in (("low", (0.0, LOW_MEDIUM_SCORE)),
-                                ("medium", (LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE)),
-                                ("high", (MEDIUM_HIGH_SCORE, 100.0))):
-            band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
-                                       pen=pg.mkPen(None))
-            band.setZValue(-10)
-            item.addItem(band)
-            text = pg.TextItem(f"{LEVEL_MARK[level]} {level}", anchor=(0, 0.5))
-            text.setPos(0.0, (lo + hi) / 2)
-            item.addItem(text)
-            self._bands[level] = (band, text)
+        self._bands = coherence_bands(item)
         self.curve = pg.PlotCurveItem(antialias=True)
         self.last = pg.ScatterPlotItem(size=13, pen=pg.mkPen(None))
         item.addItem(self.curve)
@@ -661,7 +646,7 @@ class CoherenceHistoryPanel(Panel):
         k = self._scale
         self.plot.getPlotItem().setLabel("bottom", "minutes",
                                          **{"color": p.muted, "font-size": f"{10 * k:.0f}pt"})
-        for level, (band, text) in self._bands.items():
+        for level, (band, text, _) in self._bands.items():
             c = QtGui.QColor(p.level[level])
             c.setAlpha(34 if p.name == "dark" else 46)
             band.setBrush(pg.mkBrush(c))
@@ -838,3 +823,25 @@ class SummaryPanel(QtWidgets.QFrame):
         self.show()
         self.raise_()
         self.place()
+
+
+def coherence_bands(item: pg.PlotItem) -> dict[str, tuple[pg.LinearRegionItem, pg.TextItem, float]]:
+    """A 0-100 score axis on ``item`` with the level thresholds as its ticks, and the low,
+    medium and high bands with their labels: level -> (band, label, the band's middle)."""
+    item.setYRange(-2, 106, padding=0)
+    item.getAxis("left").setTicks([[(0.0, "0"), (LOW_MEDIUM_SCORE, f"{LOW_MEDIUM_SCORE:.0f}"),
+                                    (MEDIUM_HIGH_SCORE, f"{MEDIUM_HIGH_SCORE:.0f}"),
+                                    (100.0, "100")]])
+    bands = {}
+    for level, (lo, hi) in (("low", (0.0, LOW_MEDIUM_SCORE)),
+                            ("medium", (LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE)),
+                            ("high", (MEDIUM_HIGH_SCORE, 100.0))):
+        band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
+                                   pen=pg.mkPen(None))
+        band.setZValue(-10)
+        item.addItem(band)
+        text = pg.TextItem(f"{LEVEL_MARK[level]} {level}", anchor=(0, 0.5))
+        text.setPos(0.0, (lo + hi) / 2)
+        item.addItem(text)
+        bands[level] = (band, text, (lo + hi) / 2)
+    return bands
