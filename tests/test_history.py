@@ -341,14 +341,15 @@ def test_comparison_sentences():
                zip(range(1, 11), (10, 10, 10, 60, 62, 64, 66, 63, nan, 65))]
     today = _on("2026-11-20", 10, 71.6)
     # The last 7 with a score: 10, 60, 62, 64, 66, 63, 65 -> mean 55.7
+    whole = "Scored over the whole recording, your coherence today"
     assert compare_with_recent(today, earlier) == \
-        "Your coherence today, 72, was higher than your average of the last 7 sessions, 56."
+        f"{whole}, 72, was higher than your average of the last 7 sessions, 56."
     assert compare_with_recent(_on("2026-11-20", 10, 40.2), earlier[-2:]) == \
-        "Your coherence today, 40, was lower than in your previous session, 65."
+        f"{whole}, 40, was lower than in your previous session, 65."
     assert compare_with_recent(_on("2026-11-20", 10, 64.4), earlier[4:7]) == \
-        "Your coherence today, 64, was the same as your average of the last 3 sessions."
-    assert compare_with_recent(today, []).startswith("Your coherence today was 72. This is your "
-                                                     "first session with a score")
+        f"{whole}, 64, was the same as your average of the last 3 sessions."
+    assert compare_with_recent(today, []).startswith(
+        f"{whole} was 72. This is your first session with a score")
     assert "too short" in compare_with_recent(_on("2026-11-20", 0.5, nan), earlier)
 
 

@@ -189,16 +189,21 @@ def compare_with_recent(today: SessionEntry, earlier: Sequence[SessionEntry],
     scored = [e.coherence_mean for e in earlier if math.isfinite(e.coherence_mean)][-n:]
     shown = round(now)
     if not scored:
-        return (f"Your coherence today was {shown}. This is your first session with a score; "
-                "the next ones will be compared with it.")
+        return (f"{WHOLE}your coherence today was {shown}. This is your first session with a "
+                "score; the next ones will be compared with it.")
     before = round(float(np.mean(scored)))
     what = ("in your previous session" if len(scored) == 1
             else f"your average of the last {len(scored)} sessions")
     if shown == before:
-        return f"Your coherence today, {shown}, was the same as {what}."
+        return f"{WHOLE}your coherence today, {shown}, was the same as {what}."
     way = "higher" if shown > before else "lower"
     than = "than in your previous session" if len(scored) == 1 else f"than {what}"
-    return f"Your coherence today, {shown}, was {way} {than}, {before}."
+    return f"{WHOLE}your coherence today, {shown}, was {way} {than}, {before}."
+
+
+#: Said first: the history's score is the whole recording's (as ``analyze`` gives it), which can
+#: differ by a point or two from the mean of the live scores the session showed.
+WHOLE = "Scored over the whole recording, "
 
 
 def checkin_change(entry: SessionEntry) -> int | None:

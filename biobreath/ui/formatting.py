@@ -101,13 +101,13 @@ def plain_reading(swing_bpm: float, phase_deg: float, coherence: float) -> str:
 
     level = score_level(coherence)
     if level == "high":
-        calm = (f"The wave was smooth and regular (coherence {coherence:.0f} on average): a "
+        calm = (f"The wave was smooth and regular (live coherence {coherence:.0f} on average): a "
                 "calm, well-regulated rhythm.")
     elif level == "medium":
-        calm = (f"The wave was fairly regular (coherence {coherence:.0f} on average); it "
+        calm = (f"The wave was fairly regular (live coherence {coherence:.0f} on average); it "
                 "usually grows smoother with practice.")
     else:
-        calm = (f"The wave was irregular (coherence {coherence:.0f} on average); it often "
+        calm = (f"The wave was irregular (live coherence {coherence:.0f} on average); it often "
                 "grows with practice, and with breaths that are easy rather than deep.")
     return f"{wave} {calm}"
 
