@@ -91,3 +91,17 @@ def test_assessment_picks_the_rate_with_the_biggest_in_phase_swing():
     assert c55.lf_peaks == 1 and c55.smoothness > 0.95
     assert abs(c55.lf_peak_hz - 5.5 / 60) < 0.005
     assert result.points[2] >= 4
+
+
+@pytest.mark.parametrize("seconds", [240.0, 600.0])
+def test_a_step_longer_than_one_periodogram_counts_whole(seconds):
+    """A paced step longer than the 256 s periodogram (a 10-minute session) is judged whole: its
+    LF power is the variance of the RR oscillation, computed here from the beats themselves."""
+    f = 0.1
+    bt, rr = _beats_from_hr(lambda t: 65.0 + 6.0 * math.sin(2 * math.pi * f * t), seconds + 30)
+    grid = np.arange(0.0, seconds, 0.25)
+    c = resonance_criteria(bt, rr, grid, np.sin(2 * np.pi * f * grid), 6.0, 0.0, seconds,
+                           settle_s=0.0)
+    m = (bt >= 20.0) & (bt < seconds - 20.0)  # away from the edges of the window
+    assert c.lf_power_ms2 == pytest.approx(np.var(rr[m]), rel=0.1)
+    assert c.lf_peak_hz == pytest.approx(f, abs=0.005) and c.t1 == seconds

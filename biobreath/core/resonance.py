@@ -46,7 +46,7 @@ heart-rate curve is resampled and detrended by the same :mod:`biobreath.core.spe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -177,8 +177,8 @@ def resonance_criteria(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarr
         lf_power = lf_peak = lf_peak_hz = math.nan
         n_peaks = 0
     else:
-        freq, psd = tachogram_psd(beat_t[m], rr_ms[m], max(t0, beat_t[m][0]),
-                                  min(t1, beat_t[m][-1]), params)
+        a, b = max(t0, beat_t[m][0]), min(t1, beat_t[m][-1])
+        freq, psd = tachogram_psd(beat_t[m], rr_ms[m], a, b, _long_enough(params, b - a))
         band = (freq >= LF_BAND[0]) & (freq < LF_BAND[1])
         lf_power = float(psd[band].sum() * (freq[1] - freq[0]))
         k = np.argmax(psd[band])
@@ -188,6 +188,14 @@ def resonance_criteria(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarr
                              float(np.mean(swings)) if swings else math.nan, lf_power, lf_peak,
                              lf_peak_hz, smoothness(beat_t, rr_ms, f, t0, t1), n_peaks,
                              phase.hr_amplitude_bpm)
+
+
+def _long_enough(params: CoherenceParams, span_s: float) -> CoherenceParams:
+    """``params`` with its periodogram zero-padded to hold ``span_s`` seconds when they are more
+    than its ``nfft`` samples (a paced step longer than 256 s at 4 Hz): the whole step counts,
+    and band powers stay in ms² whatever the padding."""
+    n = math.ceil(span_s * params.resample_hz) + 1
+    return params if n <= params.nfft else replace(params, nfft=1 << (n - 1).bit_length())
 
 
 #: What wins each criterion, largest first (Shaffer & Meehan 2020): phase closest to 0 deg,

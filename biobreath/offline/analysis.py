@@ -223,12 +223,9 @@ def _assess_protocol(t: np.ndarray, nn: np.ndarray, protocol: BreathingProtocol,
     """Resonance criteria for every paced step of ``protocol`` that the beats cover."""
     pacer = Pacer(protocol)
     segments = pacer._segments
-    # The criteria's spectrum is one zero-padded window of nfft samples: a longer step (a
-    # 10-minute coherence session) is assessed over its first nfft / resample_hz s (256 s).
-    longest_s = params.nfft / params.resample_hz
     crit = []
     for k, seg in enumerate(segments):
-        end = min(segments[k + 1].t0 if k + 1 < len(segments) else t[-1], seg.t0 + longest_s)
+        end = segments[k + 1].t0 if k + 1 < len(segments) else t[-1]
         if seg.shape is None or end - seg.t0 < 2 * seg.period_s or seg.t0 >= t[-1]:
             continue
         grid = np.arange(seg.t0, end, 0.25)
