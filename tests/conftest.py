@@ -19,3 +19,26 @@ def loop(qapp):
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def replay_window(qtbot, loop):
+    """Opens a recording in the replay window with its timeline, paused, once the timeline has
+    indexed it: ``replay_window(path) -> (window, scrub)``."""
+    from biobreath.files.recording import read_session
+    from biobreath.ui.timeline import ReplayScrub, Scrubber
+    from biobreath.ui.window import SessionNews, TrainerWindow
+
+    def open_(path):
+        data = read_session(path)
+        window = TrainerWindow(lambda p: None, data.protocol(), autostart=False)
+        qtbot.addWidget(window)
+        scrub = ReplayScrub(window, Scrubber(data, lambda s: [SessionNews(s)]), playing=False)
+        window.make_session = scrub.make_session
+        window.resize(1280, 800)
+        window.show()
+        window.start()
+        loop.run_until_complete(scrub.indexing)
+        return window, scrub
+
+    return open_

@@ -11,7 +11,6 @@ import pytest
 from biobreath.core.pacer import Pacer
 from biobreath.core.synchrony import LIVE_PARAMS, synchrony
 from biobreath.files.protocols import load_protocol
-from biobreath.files.recording import read_session
 from biobreath.session import Session
 from biobreath.session.recorder import RecordingListener
 from biobreath.sim.virtual_source import open_virtual_straps
@@ -24,8 +23,7 @@ from PySide6 import QtWidgets  # noqa: E402
 
 from biobreath.ui import theme  # noqa: E402
 from biobreath.ui.group_view import GroupView, columns_for  # noqa: E402
-from biobreath.ui.timeline import ReplayScrub, Scrubber, landed  # noqa: E402
-from biobreath.ui.window import SessionNews, TrainerWindow  # noqa: E402
+from biobreath.ui.timeline import landed  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -141,16 +139,9 @@ def test_columns(n, cols):
 
 
 
-def test_the_window_shows_everyone_when_a_session_has_two_straps(qtbot, loop, pair, tmp_path):
-    data = read_session(pair.path)
-    window = TrainerWindow(lambda p: None, data.protocol(), autostart=False)
-    qtbot.addWidget(window)
-    scrub = ReplayScrub(window, Scrubber(data, lambda s: [SessionNews(s)]), playing=False)
-    window.make_session = scrub.make_session
-    window.resize(1280, 800)
-    window.show()
-    window.start()
-    loop.run_until_complete(scrub.indexing)
+def test_the_window_shows_everyone_when_a_session_has_two_straps(loop, pair, tmp_path,
+                                                                  replay_window):
+    window, scrub = replay_window(pair.path)
     scrub.seek(140.0)
 
     async def landed_at_140():

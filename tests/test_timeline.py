@@ -23,14 +23,12 @@ from biobreath.session.recorder import RecordingListener
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
 from biobreath.ui.timeline import (
-    ReplayScrub,
     Scrubber,
     ScrubClock,
     Timeline,
     arrival,
     landed,
 )
-from biobreath.ui.window import SessionNews, TrainerWindow
 
 MARKS = {8: "client described the panic", 20: "grounding started"}  # at these pacer breaths
 
@@ -224,17 +222,9 @@ def _wait(loop, condition, timeout_s: float = 10.0) -> None:
     loop.run_until_complete(asyncio.wait_for(until(), timeout_s))
 
 
-def test_the_replay_window_shows_the_live_values_where_it_is_sent(qtbot, loop, recorded,
-                                                                  tmp_path):
-    data = read_session(recorded.path)
-    window = TrainerWindow(lambda p: None, data.protocol(), autostart=False)
-    qtbot.addWidget(window)
-    scrub = ReplayScrub(window, Scrubber(data, lambda s: [SessionNews(s)]), playing=False)
-    window.make_session = scrub.make_session
-    window.resize(1280, 800)
-    window.show()
-    window.start()
-    loop.run_until_complete(scrub.indexing)
+def test_the_replay_window_shows_the_live_values_where_it_is_sent(loop, recorded, tmp_path,
+                                                                  replay_window):
+    window, scrub = replay_window(recorded.path)
     live = recorded.live
     for t in (200.0, 95.0, 250.0):
         scrub.seek(t)
