@@ -289,6 +289,51 @@ def test_unknown_person_is_one_line(data_dir, capsys):
     assert code == 1 and "\x1b" not in err and "control characters" in err
 
 
+def test_people_command_sets_preferences_that_train_then_uses(data_dir, capsys):
+    code, out, _ = _run(capsys, "people", "Ana", "--protocol", "demo", "--sound", "chime",
+                        "--minutes", "2", "--resonance", "5.5")
+    assert code == 0
+    assert out.startswith("Ana: resonance 5.5 breaths/min; protocol demo, sound chime, 2 min")
+    _, err = _train_without_duration(capsys, "--person", "Ana")
+    assert "Ana's preferences: protocol demo, sound chime, 2 min" in err
+    [row] = _json_lines(_run(capsys, "history", "--person", "Ana", "--json",
+                             "--include-simulated")[1])
+    assert row["protocol"] == "demo" and row["minutes"] == pytest.approx(2.0, abs=0.05)
+    with People() as people:
+        assert people.resonance_history("Ana")[-1][1:] == (5.5, "hand")
+    # The command line wins over a preference, and nothing is said about the ones not used.
+    _, err = _train_without_duration(capsys, "--person", "Ana", "--protocol", "coherence",
+                                     "--duration", "60", "--sound", "off")
+    assert "preferences" not in err
+    [_, second] = _json_lines(_run(capsys, "history", "--person", "Ana", "--json",
+                                    "--include-simulated")[1])
+    assert second["protocol"] == "coherence" and second["minutes"] == pytest.approx(1.0, abs=0.05)
+    # Cleared, the protocol's own length comes back.
+    _run(capsys, "people", "Ana", "--minutes", "-", "--protocol", "-", "--sound", "-")
+    [listed] = _json_lines(_run(capsys, "people", "--json")[1])
+    assert listed | {"last_utc": None} == {
+        "name": "Ana", "resonance_bpm": 5.5, "protocol": None, "sound": None,
+        "session_minutes": None, "strap": None, "sessions": 2, "last_utc": None}
+
+
+def _train_without_duration(capsys, *extra):
+    code, out, err = _run(capsys, "train", "--headless", "--source", "sim", "--speed", "max",
+                          *extra)
+    assert code == 0, err
+    return out, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["people", "--sound", "tone"], "name the person"),
+    (["people", "Nobody"], "nobody called 'Nobody'"),
+    (["people", "Ana", "--protocol", "no-such-protocol"], "unknown protocol"),
+    (["people", "Ana", "--resonance", "40"], "2-30 breaths/min"),
+])
+def test_people_command_refuses_in_one_line(data_dir, capsys, argv, message):
+    code, _, err = _run(capsys, *argv)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
 def test_auto_source_falls_back_to_the_simulated_strap_in_one_line(monkeypatch, tmp_path,
                                                                     capsys):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-bus")

@@ -16,7 +16,17 @@ import os
 import sys
 
 from biobreath import __version__
-from biobreath.cli import analyze, assess, export, history, protocols, report, scan, session
+from biobreath.cli import (
+    analyze,
+    assess,
+    export,
+    history,
+    people,
+    protocols,
+    report,
+    scan,
+    session,
+)
 from biobreath.cli.export import EXPORT_FORMATS
 from biobreath.cli.session import STOP_SIGNALS
 from biobreath.errors import BiobreathError
@@ -39,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     history.add_parser(sub)
     protocols.add_parser(sub)
+    people.add_parser(sub)
     report.add_parser(sub)
     return parser
 

@@ -29,15 +29,17 @@ def add_parsers(sub) -> None:
     t.add_argument("--people", type=people, metavar="N",
                    help="with --source virtual: N simulated people (1-8), each on a virtual "
                         "strap of their own, with their own seed and resonance rate")
-    t.add_argument("--protocol", default="coherence", metavar="NAME|PATH",
+    t.add_argument("--protocol", metavar="NAME|PATH",
                    help="breathing protocol: a name from protocols/ or a .toml file "
-                        "(default: coherence)")
+                        "(default: the person's preferred protocol, else coherence)")
     t.add_argument("--duration", type=session_length, metavar="S",
-                   help="session length in seconds (default: the protocol's length)")
-    t.add_argument("--sound", choices=["tone", "chime", "off"], default="off",
+                   help="session length in seconds (default: the person's preferred length, "
+                        "else the protocol's)")
+    t.add_argument("--sound", choices=["tone", "chime", "off"],
                    help="sound to breathe with, eyes closed: tone = a soft tone rising as you "
                         "breathe in and falling as you breathe out (silent in holds); chime = a "
-                        "gentle chime at each change (default: off)")
+                        "gentle chime at each change (default: the person's preferred sound, else off; "
+                        "preferences are set with 'biobreath people NAME')")
     t.add_argument("--volume", type=_volume, default=0.5, metavar="0-1",
                    help="sound volume from 0 to 1 (default 0.5)")
     add_view_args(t)
@@ -223,6 +225,8 @@ def run(args, *, on_window_end=None) -> int:
         if not 3 <= args.sim_resonance <= 12:
             raise BiobreathError("--sim-resonance must be 3-12 breaths/min")
         practice, person = _practice(args)
+        if args.command == "train":
+            _use_preferences(args, person)
         # The person's own rate for protocols that pace at "resonance".
         protocol = load_protocol(args.protocol, resonance_bpm=person.resonance_bpm)
         if args.source == "auto":
@@ -288,6 +292,27 @@ def _practice(args):
                     resonance_bpm=person.resonance_bpm), person
 
 
+def _use_preferences(args, person) -> None:
+    """Fill in the protocol, sound and length the command line left open from the person's
+    preferences (else coherence, silent, the protocol's length), and say which were used."""
+    used = []
+    if args.protocol is None and person.protocol:
+        used.append(f"protocol {person.protocol}")
+    if args.sound is None and person.sound:
+        used.append(f"sound {person.sound}")
+    if args.duration is None and person.session_s:
+        used.append(f"{person.session_s / 60.0:g} min")
+    args.protocol = args.protocol or person.protocol or "coherence"
+    args.sound = args.sound or person.sound or "off"
+    if args.duration is None:
+        args.duration = person.session_s
+    if used:
+        from biobreath.ui.formatting import one_line
+
+        print(f"biobreath: {one_line(person.name)}'s preferences: {', '.join(used)}",
+              file=sys.stderr)
+
+
 def _replay_practice(args, data):
     """``replay``: whose history the window shows, --person (resolved) or else the recording's
     person, without adding anybody; None when neither is known."""
@@ -322,8 +347,8 @@ def _volume(text: str) -> float:
 
 
 def _sound(args) -> list:
-    """The sound player ``--sound`` asks for (none for ``off``)."""
-    if args.sound == "off":
+    """The sound player ``--sound`` asks for (none for ``off``, or left open by ``assess``)."""
+    if args.sound in (None, "off"):
         return []
     from biobreath.session.sound import SoundPlayer
 
