@@ -17,7 +17,10 @@ def add_parsers(sub) -> None:
                        description="Run a paced-breathing session with live heart-rate feedback; "
                                    "the session is recorded as it happens.")
     add_source_args(t)
-    add_person_arg(t)
+    t.add_argument("--person", metavar="NAME", action="append",
+                   help="who is practising: a name or pseudonym (default: the last person, else "
+                        "'me'); with several straps (--device ... or --people N) give one "
+                        "--person per strap, in the same order: the first is the one practising")
     t.add_argument("--before", type=suds, metavar="N",
                    help="check-in before the session: how you feel, 0 (calm) to 10 (the most "
                         "distress); the window asks when it is not given")
@@ -208,7 +211,8 @@ def run(args, *, on_window_end=None) -> int:
 
         def make_session(protocol):
             return Session(ReplaySource(data), _session_clock(args), Pacer(protocol),
-                           duration_s=duration, listeners=_lsl(args, person))
+                           duration_s=duration, listeners=_lsl(args, person),
+                           wearers=recorded_wearers(data))
     else:
         from biobreath.sources.factory import (
             open_simulated_strap,
@@ -216,6 +220,7 @@ def run(args, *, on_window_end=None) -> int:
             sim_links,
             simulated_people,
             simulated_person,
+            virtual_strap_ids,
         )
 
         out = args.out
@@ -225,6 +230,8 @@ def run(args, *, on_window_end=None) -> int:
         if not 3 <= args.sim_resonance <= 12:
             raise BiobreathError("--sim-resonance must be 3-12 breaths/min")
         practice, person = _practice(args)
+        if args.person and len(args.person) > 1:
+            _check_wearers(args)
         if args.command == "train":
             _use_preferences(args, person)
         # The person's own rate for protocols that pace at "resonance".
@@ -250,6 +257,9 @@ def run(args, *, on_window_end=None) -> int:
                                      "with --source virtual and without --device")
             sim = simulated_people(args.people, args.sim_seed, args.sim_resonance, link)
             targets = [f"person {i + 1}" for i in range(args.people)]
+        # A virtual strap is heard by the id its label gives it.
+        wearers = _wearers(virtual_strap_ids(targets) if args.source == "virtual" else targets,
+                           args.person or [])
 
         def make_session(protocol):
             pacer = Pacer(protocol)
@@ -264,7 +274,7 @@ def run(args, *, on_window_end=None) -> int:
                                          before=practice.before, after=practice.after)
             return Session(source, _session_clock(args), pacer, duration_s=args.duration,
                            listeners=[recorder, practice.listener(), *_sound(args),
-                                      *_lsl(args, practice.person)])
+                                      *_lsl(args, practice.person)], wearers=wearers)
 
     if args.headless:
         return _run_headless(make_session, protocol, args, practice)
@@ -284,7 +294,7 @@ def _practice(args):
     from biobreath.session.history import Practice
 
     with People() as people:
-        person = people.resolve(args.person)
+        person = people.resolve(args.person[0] if args.person else None)
         path = people.path
     after = Checkin(args.after, args.note or "") if args.after is not None or args.note else None
     before = Checkin(args.before) if args.before is not None else None
@@ -311,6 +321,36 @@ def _use_preferences(args, person) -> None:
 
         print(f"biobreath: {one_line(person.name)}'s preferences: {', '.join(used)}",
               file=sys.stderr)
+
+
+def recorded_wearers(data):
+    """Who wore each strap of a recording, by address, as it was recorded."""
+    by_address = dict(zip((d.address for d in data.devices), data.wearers, strict=True))
+    return lambda info: by_address.get(info.address, "")
+
+
+def _check_wearers(args) -> None:
+    """Several --person: one per strap asked for, each a valid name."""
+    from biobreath.files.people import check_name
+
+    straps = args.people or len(args.device)
+    if len(args.person) != straps:
+        raise BiobreathError(f"{len(args.person)} --person for {straps or 'one'} strap"
+                             f"{'' if straps == 1 else 's'}: give one --person per strap "
+                             "(--device ... or --people N), in the same order")
+    args.person = [check_name(n) for n in args.person]
+
+
+def _wearers(targets: list[str], names: list[str]):
+    """Who wears which strap: the strap asked for k-th (by name, id or address) is worn by the
+    k-th --person; None when the names are not given per strap."""
+    if len(names) < 2:
+        return None
+    from biobreath.straps.ble import target_matches
+
+    pairs = list(zip(targets, names, strict=True))
+    return lambda info: next((name for target, name in pairs
+                              if target_matches(target, info.address, info.name)), "")
 
 
 def _replay_practice(args, data):

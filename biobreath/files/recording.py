@@ -562,6 +562,7 @@ class SessionData:
     ecg: tuple[Signal, ...] = ()   # raw ECG per device (Polar H10), if recorded
     acc: tuple[Signal, ...] = ()   # raw chest acceleration per device, if recorded
     warnings: tuple[str, ...] = ()  # what was malformed and skipped, one sentence each
+    wearers: tuple[str, ...] = ()   # who wore each strap of ``devices`` ("" if not recorded)
 
     @property
     def complete(self) -> bool:
@@ -906,6 +907,7 @@ class _Loaded:
     # The rows a replay leaves out for want of a valid order number (table, row id); None when
     # the file has no order numbers (format 1) and is replayed in time order.
     unordered: frozenset[tuple[str, int]] | None = None
+    wearers: tuple[str, ...] = ()  # who wore each strap, as in ``devices``
 
 
 def _load(path: Path) -> _Loaded:
@@ -972,13 +974,15 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
 
     index: dict[int, int] = {}
     devices = []
-    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile")
+    wearers = []
+    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile", "person")
     for row in db.execute(f"SELECT id, {', '.join(col('devices', c) for c in text_cols)} "
                           "FROM devices ORDER BY id"):
         if type(row[0]) is not int:
             continue
         fields = [_device_text(v, c, row[0], report) for c, v in zip(text_cols, row[1:])]
         devices.append(DeviceInfo(*fields[:5], profile=fields[5] or "generic"))
+        wearers.append(fields[6])
         index[row[0]] = len(devices)
 
     def rows(table: str, query: str, check):
@@ -1057,7 +1061,7 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
               "acc": [(r[0], r[6]) for r in frames["acc"]],
               "events": [(r[0], r[5]) for r in events if r[3] in _STREAM_KINDS]}
     return _Loaded(meta, version, tuple(devices), beats, notes, frames["ecg"], frames["acc"],
-                   events, report, _check_order(version, stream, report))
+                   events, report, _check_order(version, stream, report), tuple(wearers))
 
 
 def _check_order(version: int, stream: dict[str, list[tuple[int, object]]], report: _Report
@@ -1130,7 +1134,7 @@ def read_session(path: str | Path) -> SessionData:
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
         events=tuple((t, d, kind, value) for _, t, d, kind, value, _ in ld.events),
         ecg=_signal(ld.ecg, "<i4", 1), acc=_signal(ld.acc, "<i2", 3),
-        warnings=ld.report.warnings())
+        warnings=ld.report.warnings(), wearers=ld.wearers)
     try:
         data.protocol()
     except SessionFileError as e:

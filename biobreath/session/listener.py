@@ -27,6 +27,7 @@ class StrapStatus:
     contact: bool | None = None
     quality: SignalQuality = SignalQuality.UNKNOWN
     timing_degraded: bool = False  # beat times uncertain (late or irregular notifications)
+    person: str = ""  # who wears the strap, when the session was told ("": not known)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,8 @@ class RecordingListener(SessionListener):
         if address not in self._rows:
             self._rows[address] = deque()
             info = next((d for d in self._session.source.devices if d.address == address), None)
-            self.recorder.device_id(info or address, "" if len(self._rows) > 1 else self.person)
+            first = self.person if len(self._rows) == 1 else ""
+            self.recorder.device_id(info or address, self._session.wearer(address) or first)
         return address
 
     def on_event(self, ev: Event) -> None:

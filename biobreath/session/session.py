@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from biobreath.events import (
     Battery,
     Beat,
     Contact,
+    DeviceInfo,
     Event,
     Link,
     LinkState,
@@ -94,8 +96,12 @@ class Session:
 
     def __init__(self, source: BeatSource, clock: Clock, pacer: Pacer, *,
                  duration_s: float | None = None, live_params: LiveParams = LiveParams(),
-                 listeners: list[SessionListener] | None = None) -> None:
+                 listeners: list[SessionListener] | None = None,
+                 wearers: Callable[[DeviceInfo], str] | None = None) -> None:
+        """``wearers`` names who wears a strap ("" for nobody known), for the group view and
+        the recording's ``devices.person``."""
         self.source = source
+        self.wearers = wearers
         self.clock = clock
         self.pacer = pacer
         self.duration_s = duration_s if duration_s is not None else pacer.duration_s
@@ -149,10 +155,19 @@ class Session:
     def primary_core(self) -> LiveCore | None:
         return self.straps[self.primary].core if self.primary else None
 
+    def _device_info(self, device: str) -> DeviceInfo:
+        return next((d for d in self.source.devices if d.address == device),
+                    DeviceInfo(device, device))
+
+    def wearer(self, device: str) -> str:
+        """Who wears the strap at address ``device`` ("" when the session was not told)."""
+        return self.wearers(self._device_info(device)) if self.wearers else ""
+
     def _strap(self, device: str) -> _Strap:
         if device not in self.straps:
-            name = next((d.name for d in self.source.devices if d.address == device), device)
-            self.straps[device] = _Strap(LiveCore(self.live_params), StrapStatus(device, name))
+            status = StrapStatus(device, self._device_info(device).name,
+                                 person=self.wearer(device))
+            self.straps[device] = _Strap(LiveCore(self.live_params), status)
             if self.primary is None:
                 self.primary = device
         return self.straps[device]

@@ -41,6 +41,14 @@ def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
     return OwnThreadSource(source) if own_thread else source
 
 
+def virtual_strap_ids(labels: Sequence[str]) -> list[str]:
+    """The ids (the end of their advertised names) the virtual straps for ``labels`` get, so a
+    label's strap can be told among those heard."""
+    from biobreath.sim.virtual_source import virtual_id
+
+    return [virtual_id(label, i, 0) for i, label in enumerate(labels)]
+
+
 def open_simulated_strap(sim_params, pacer: Pacer) -> BeatSource:
     """The simulated strap of ``--source sim``: a simulated person following ``pacer``."""
     from biobreath.sim.source import SimulatedStrap

@@ -1,0 +1,81 @@
+"""Who wears which strap: one --person per strap on the command line, kept in the recording's
+``devices.person``, read back, replayed, and named on the group view's cards."""
+
+import asyncio
+
+import pytest
+
+from biobreath.cli import main
+from biobreath.cli.session import recorded_wearers
+from biobreath.clock import ScaledClock
+from biobreath.core.pacer import Pacer
+from biobreath.files.recording import read_session
+from biobreath.session import Session
+from biobreath.sources.replay import ReplaySource
+
+pytest.importorskip("pytestqt")
+
+from biobreath.ui.group_view import GroupView  # noqa: E402
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOBREATH_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _train(capsys, *argv) -> tuple[int, str]:
+    code = main(["train", "--headless", "--source", "virtual", "--speed", "max",
+                 "--duration", "40", *map(str, argv)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("straps", [["--people", "2"], ["--device", "AAAA1111",
+                                                       "--device", "BBBB2222"]])
+def test_each_strap_is_named_for_its_person_in_the_file_and_on_replay(data_dir, capsys, qtbot,
+                                                                     straps):
+    out = data_dir / "pair.sqlite"
+    code, err = _train(capsys, *straps, "--person", "Therapist", "--person", "Client",
+                       "--out", out)
+    assert code == 0, err
+    data = read_session(out)
+    # In the order asked for: the k-th --person wears the k-th strap.
+    assert data.wearers == ("Therapist", "Client")
+    if straps[0] == "--device":
+        assert [d.name for d in data.devices] == ["Polar H10 AAAA1111", "Polar H10 BBBB2222"]
+    assert data.meta["person"] == "Therapist"  # the first is the one practising
+
+    async def replay():
+        session = Session(ReplaySource(data), ScaledClock(None), Pacer(data.protocol()),
+                          duration_s=data.planned_duration_s, wearers=recorded_wearers(data))
+        await session.run()
+        return session
+
+    session = asyncio.run(replay())
+    assert [s.status.person for s in session.straps.values()] == ["Therapist", "Client"]
+    view = GroupView()
+    qtbot.addWidget(view)
+    view.show_session(session, session.t)
+    cards = list(view.cards.values())
+    assert [c.name_label.text() for c in cards] == ["Therapist", "Client"]
+    # The strap is one hover away.
+    assert cards[0].name_label.toolTip() == data.devices[0].name
+
+
+def test_without_names_per_strap_the_cards_show_the_straps(data_dir, capsys):
+    out = data_dir / "pair.sqlite"
+    assert _train(capsys, "--people", "2", "--person", "Ana", "--out", out)[0] == 0
+    data = read_session(out)
+    # The one named person practises on the first strap; the other is numbered as before.
+    assert data.wearers == ("Ana", "person 2")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--people", "3", "--person", "A", "--person", "B"], "2 --person for 3 straps"),
+    (["--device", "AAAA1111", "--person", "A", "--person", "B"], "2 --person for 1 strap"),
+    (["--person", "A", "--person", "B"], "2 --person for one strap"),
+    (["--people", "2", "--person", "A", "--person", ""], "name"),
+])
+def test_names_that_do_not_fit_the_straps_are_one_line(data_dir, capsys, argv, message):
+    code, err = _train(capsys, *argv)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
