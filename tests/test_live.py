@@ -223,3 +223,38 @@ def test_zero_or_absurd_rr_is_judged_not_raised():
     rr[31] = 64000.0
     verdicts = _feed(LiveCore(), rr)
     assert verdicts[30].artifact and verdicts[31].artifact
+
+
+def test_coherence_spectrum_is_the_one_the_score_was_read_from_even_when_asked_later():
+    from biobreath.core.coherence import CoherenceParams, _measures, tachogram_psd
+
+    params = CoherenceParams()
+    core = LiveCore()
+    rr = _series(900, seed=4)
+    rr[[100, 101, 400]] = [300, 2500, 1900]  # artifacts the detector takes out
+    t, verdicts, checked, prev = 0.0, [], 0, None
+    pending = []  # (score, beats judged so far) waiting to be checked 20 beats later
+    for x in rr:
+        t += x / 1000
+        verdicts.extend(core.add_beat(t, float(x)))
+        result = core.state.coherence
+        if result is not prev and result is not None and math.isfinite(result.score):
+            prev = result
+            pending.append((result, list(verdicts)))
+        while pending and len(verdicts) - len(pending[0][1]) >= 20:
+            result, judged = pending.pop(0)
+            freq, psd = core.coherence_spectrum(result.t)
+            # Independently: the normal beats judged by then inside the score's 64 s window.
+            beats = [v for v in judged if not v.artifact
+                     and result.t - params.window_s <= v.t <= result.t]
+            bt = np.array([v.t for v in beats])
+            want_f, want_p = tachogram_psd(bt, np.array([v.rr_ms for v in beats]),
+                                           max(result.t - params.window_s, bt[0]),
+                                           min(result.t, bt[-1]), params)
+            np.testing.assert_array_equal(freq, want_f)
+            np.testing.assert_allclose(psd, want_p, rtol=1e-12)
+            # ... and it is the spectrum the score came from.
+            assert _measures(freq, psd, params)[0][0][0] == pytest.approx(result.ratio, rel=1e-9)
+            checked += 1
+    assert checked > 100
+    assert core.coherence_spectrum(-100.0) is None  # long gone

@@ -187,17 +187,27 @@ def _result(t_end: float, m: np.ndarray, at_edge: bool) -> CoherenceResult:
                            lf_hz, lf, bool(at_edge))
 
 
-def _window_measures(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
-                     params: CoherenceParams) -> tuple[np.ndarray, bool] | None:
-    """Measures of the window ending at ``t_end`` from its own beats, None if too few."""
+def window_spectrum(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
+                    params: CoherenceParams = CoherenceParams()
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Frequencies (Hz) and PSD (ms²/Hz) that :func:`coherence` scores for the window ending at
+    ``t_end`` (s): the beats in it, over the span they cover; None when too few."""
     t_start = t_end - params.window_s
     m = (beat_t >= t_start) & (beat_t <= t_end)
     if m.sum() < 8 or beat_t[m][-1] - beat_t[m][0] < params.min_coverage * params.window_s:
         return None
     # Never extrapolate the tachogram: analyse only the span the beats cover.
-    freq, psd = tachogram_psd(beat_t[m], rr_ms[m], max(t_start, beat_t[m][0]),
-                              min(t_end, beat_t[m][-1]), params)
-    out, edge = _measures(freq, psd, params)
+    return tachogram_psd(beat_t[m], rr_ms[m], max(t_start, beat_t[m][0]),
+                         min(t_end, beat_t[m][-1]), params)
+
+
+def _window_measures(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
+                     params: CoherenceParams) -> tuple[np.ndarray, bool] | None:
+    """Measures of the window ending at ``t_end`` from its own beats, None if too few."""
+    spectrum_ = window_spectrum(beat_t, rr_ms, t_end, params)
+    if spectrum_ is None:
+        return None
+    out, edge = _measures(*spectrum_, params)
     return out[0], bool(edge[0])
 
 

@@ -37,7 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biobreath.core.artifacts import ArtifactKind, ArtifactParams, CausalDetector
-from biobreath.core.coherence import CoherenceParams, CoherenceResult, coherence, peak_to_trough
+from biobreath.core.coherence import (
+    CoherenceParams,
+    CoherenceResult,
+    coherence,
+    peak_to_trough,
+    window_spectrum,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +221,27 @@ class LiveCore:
         # Successive differences only between two normal beats adjacent on one side of a break.
         return rmssd(rr, ~art[1:] & ~art[:-1] & ~first[1:]) if rr.size > 2 else math.nan
 
-    def _coherence_at(self, t_end: float, skip: int) -> CoherenceResult:
+    def _coherence_beats(self, skip: int) -> tuple[np.ndarray, np.ndarray]:
+        """Beat times (s) and RR (ms) a coherence score is read from, leaving out the newest
+        ``skip`` beats: the normal beats of the last window since the last break (too few of
+        them give NaN, never a spliced series)."""
         t, rr, art, first = self._window_breaks(self.params.coherence.window_s + 5.0, skip)
-        # Only the beats since the last break: too few of them give NaN, never a spliced series.
         since = np.flatnonzero(first)
         keep = ~art
         if since.size:
             keep[:since[-1]] = False
-        return coherence(t[keep], rr[keep], t_end, self.params.coherence)
+        return t[keep], rr[keep]
+
+    def _coherence_at(self, t_end: float, skip: int) -> CoherenceResult:
+        return coherence(*self._coherence_beats(skip), t_end, self.params.coherence)
+
+    def coherence_spectrum(self, t_end: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Frequencies (Hz) and PSD (ms²/Hz) the coherence score at ``t_end`` (s, a time this
+        core scored, such as ``state.coherence.t``) was read from: the same beats, as they were
+        when the score was taken (a score is taken when the first beat after ``t_end`` is
+        judged); None when too few or no longer held."""
+        unjudged = self._t.n - self._judged
+        t = self._window(self.params.buffer_s, unjudged)[0]
+        later = int(np.count_nonzero(t > t_end))
+        return window_spectrum(*self._coherence_beats(unjudged + max(0, later - 1)), t_end,
+                               self.params.coherence)
