@@ -112,3 +112,17 @@ def test_the_research_api_is_reachable_from_the_top():
     assert callable(biobreath.read_rr) and callable(biobreath.artifacts.correct)
     with pytest.raises(AttributeError):
         biobreath.no_such_thing  # noqa: B018
+
+
+def test_the_command_line_loads_no_science_until_a_command_runs():
+    """``biobreath --help`` stays instant: the commands' modules load NumPy, SciPy, Qt and
+    bleak inside ``run``, not when the parser is built."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "scipy", "PySide6", "pyqtgraph", "bleak", "sqlite3")
+    code = ("import sys, biobreath.cli; biobreath.cli.build_parser(); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from biobreath.cli.args import add_view_args
 from biobreath.cli.session import add_person_arg, add_source_args
-from biobreath.core.resonance import rate_text
 from biobreath.errors import BiobreathError
 
 if TYPE_CHECKING:
@@ -79,6 +78,8 @@ class AssessmentResult:
 
     @property
     def title(self) -> str:
+        from biobreath.core.resonance import rate_text
+
         r = self.recommendation
         if r.rate_bpm is None:
             return "No resonance rate this time"
@@ -98,6 +99,8 @@ class AssessmentResult:
     @property
     def reading(self) -> str:
         """The result in plain words, one paragraph."""
+        from biobreath.core.resonance import rate_text
+
         r = self.recommendation
         if r.rate_bpm is None:
             return (f"No rate is recommended: {r.reason}. Breathe the whole assessment again "
@@ -113,6 +116,8 @@ def _cell(v: float, spec: str) -> str:
 
 def table_rows(assessment: ResonanceAssessment | None) -> tuple[tuple[str, ...], ...]:
     """One row of text per paced rate, in the order of :data:`HEADERS`."""
+    from biobreath.core.resonance import rate_text
+
     if assessment is None:
         return ()
     return tuple((rate_text(c.rate_bpm), _cell(c.phase_deg, "+.0f"), _cell(c.swing_bpm, ".1f"),
@@ -185,6 +190,7 @@ def format_text(result: AssessmentResult) -> str:
 
 def _save(result: AssessmentResult, simulated: bool) -> str:
     """Save a recommended rate as the person's; the line saying what was done."""
+    from biobreath.core.resonance import rate_text
     from biobreath.files.people import People
 
     rate = result.recommendation.rate_bpm

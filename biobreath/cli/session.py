@@ -41,8 +41,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--sound", choices=["tone", "chime", "off"],
                    help="sound to breathe with, eyes closed: tone = a soft tone rising as you "
                         "breathe in and falling as you breathe out (silent in holds); chime = a "
-                        "gentle chime at each change (default: the person's preferred sound, else off; "
-                        "preferences are set with 'biobreath people NAME')")
+                        "gentle chime at each change (default: the person's preferred sound, "
+                        "else off; preferences are set with 'biobreath people NAME')")
     t.add_argument("--volume", type=_volume, default=0.5, metavar="0-1",
                    help="sound volume from 0 to 1 (default 0.5)")
     add_view_args(t)
