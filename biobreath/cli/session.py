@@ -202,7 +202,7 @@ def run(args, *, on_window_end=None) -> int:
     if args.command == "replay":
         from biobreath.sources.replay import ReplaySource
 
-        data = read_session(args.file)
+        data = read_session(args.file, keep_rows=True)  # the replay reads it once
         protocol = data.protocol()
         duration = data.planned_duration_s
         practice = _replay_practice(args, data)

@@ -563,6 +563,8 @@ class SessionData:
     acc: tuple[Signal, ...] = ()   # raw chest acceleration per device, if recorded
     warnings: tuple[str, ...] = ()  # what was malformed and skipped, one sentence each
     wearers: tuple[str, ...] = ()   # who wore each strap of ``devices`` ("" if not recorded)
+    # The rows as read, kept for :func:`read_events` when asked (``read_session(keep_rows=True)``)
+    rows: _Loaded | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
@@ -1119,8 +1121,11 @@ def _check_event_value(kind: str, value: object) -> None:
             _number(value.get(key), f"timing {key}", 0.0, math.inf)
 
 
-def read_session(path: str | Path) -> SessionData:
+def read_session(path: str | Path, *, keep_rows: bool = False) -> SessionData:
     """Read a session file (also one still being written, or cut short by a crash).
+
+    ``keep_rows``: keep the rows read, so that :func:`read_events` (a replay) takes them rather
+    than reading the file again.
 
     Raises :class:`SessionFileError` (one line) for a file that cannot be used; malformed rows
     are skipped, counted in :attr:`SessionData.warnings` and logged as one line."""
@@ -1134,7 +1139,7 @@ def read_session(path: str | Path) -> SessionData:
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
         events=tuple((t, d, kind, value) for _, t, d, kind, value, _ in ld.events),
         ecg=_signal(ld.ecg, "<i4", 1), acc=_signal(ld.acc, "<i2", 3),
-        warnings=ld.report.warnings(), wearers=ld.wearers)
+        warnings=ld.report.warnings(), wearers=ld.wearers, rows=ld if keep_rows else None)
     try:
         data.protocol()
     except SessionFileError as e:
@@ -1201,8 +1206,9 @@ def read_events(data: SessionData) -> list[Event]:
     (format 2 numbers them; older files are ordered by time), ending with a :class:`Tick` at the
     time the session stopped. Malformed rows are left out, and so are rows whose order number is
     missing or out of order (:func:`read_session` reports both; anything found only now, the file
-    having changed since, is logged)."""
-    ld = _load(data.path)
+    having changed since, is logged; with rows kept by :func:`read_session`, the file is not read
+    again)."""
+    ld = data.rows or _load(data.path)
     v2 = ld.version >= 2
     addr = {i + 1: dev.address for i, dev in enumerate(ld.devices)}
     # (table, row id, seq, time order: (time, rank, row id), event)
