@@ -111,6 +111,7 @@ class Session:
         self.primary: str | None = None
         self.t = 0.0
         self._breath = 0
+        self._next_breath_t: float | None = None  # when breath ``_breath + 1`` starts (s)
         self._gaps = 0
         self._stop = asyncio.Event()
         # Marks (text, time or None) and pace changes waiting for their place among the events.
@@ -283,7 +284,11 @@ class Session:
 
     def _advance_pacer(self, t: float) -> None:
         """Report every pacer breath that ended by ``t`` (s)."""
-        while (t1 := self.pacer.breath_start(self._breath + 1)) <= t:
+        # The next boundary is asked of the pacer once per breath, not at every event: the pace
+        # changes only here, at a boundary.
+        if self._next_breath_t is None:
+            self._next_breath_t = self.pacer.breath_start(self._breath + 1)
+        while (t1 := self._next_breath_t) <= t:
             t0 = self.pacer.breath_start(self._breath)
             shape = self.pacer.segment(t0).shape
             self._report_breath(self._breath, t0, t1, shape.rate_bpm if shape else None)
@@ -296,6 +301,7 @@ class Session:
                 except ProtocolError as e:  # allowed when asked, not in the step begun since
                     log.warning("the pace was not changed: %s", e)
             self._adapt(t1)
+            self._next_breath_t = self.pacer.breath_start(self._breath + 1)
         self.t = max(self.t, t)
 
     def _clean_beats(self, s: _Strap, seconds: float) -> tuple[np.ndarray, np.ndarray]:
