@@ -27,7 +27,7 @@ from biobreath.core.resonance import (
 from biobreath.files.protocols import load_protocol
 from biobreath.files.readers import RRRecording
 from biobreath.session import Session, SessionListener
-from biobreath.sim.physiology import SimParams
+from biobreath.sim.physiology import PhysiologyModel, SimParams
 from biobreath.sim.source import SimulatedStrap
 
 PROTOCOL = load_protocol("resonance-assessment")
@@ -59,6 +59,17 @@ def simulated_assessment(resonance_bpm, seed, *, duration_s=None, drop=None):
     keep = np.ones(t.size, bool) if drop is None else ~((t >= drop[0]) & (t < drop[1]))
     rec = RRRecording(Path("simulated.sqlite"), "session", rr[keep], t[keep],
                       np.array(beats.artifact)[keep], "ms", protocol=PROTOCOL)
+    return assess_cli.evaluate_recording(rec, "test")
+
+
+def model_assessment(resonance_bpm, seed, **params):
+    """One whole assessment of the simulated person's true beats (the model alone, no strap or
+    session), evaluated as ``biobreath assess`` evaluates its recording."""
+    pacer = Pacer(PROTOCOL)
+    chunk = PhysiologyModel(SimParams(seed=seed, resonance_bpm=resonance_bpm, **params),
+                            pacer).advance(pacer.duration_s)
+    rec = RRRecording(Path("simulated.sqlite"), "session", chunk.rr_ms, chunk.beat_times,
+                      np.zeros(chunk.rr_ms.size, bool), "ms", protocol=PROTOCOL)
     return assess_cli.evaluate_recording(rec, "test")
 
 
@@ -105,12 +116,14 @@ def test_confidence_is_the_winners_lead_over_the_criteria_scored():
     assert (r.rate_bpm, r.confidence, r.words) == (5.5, 0.0, "uncertain")
 
 
-def _resonant(f0, q=3.0, gain=8.0, wobble=None):
-    """Criteria whose heart-rate oscillation is exactly a resonance at ``f0`` (plus ``wobble``,
-    bpm, added to each rate's complex value)."""
+def _resonant(f0, q=3.0, gain=8.0, direct=2.0, wobble=None):
+    """Criteria whose heart-rate oscillation is exactly a resonance at ``f0`` beside a direct
+    in-phase path of amplitude ``direct`` (plus ``wobble``, bpm, added to each rate's complex
+    value)."""
     out = []
     for k, rate in enumerate(RATES):
-        h = gain / (1 + 1j * q * (rate / f0 - f0 / rate)) + (wobble[k] if wobble else 0)
+        h = (gain / (1 + 1j * q * (rate / f0 - f0 / rate)) + direct
+             + (wobble[k] if wobble else 0))
         c = _crit(rate, math.degrees(np.angle(h)), 2 * abs(h), 100, 50, 0.8, 1)
         out.append(replace(c, amplitude_bpm=abs(h)))
     return out
@@ -119,6 +132,7 @@ def _resonant(f0, q=3.0, gain=8.0, wobble=None):
 def test_the_rate_comes_from_a_resonance_fitted_to_every_rate():
     a = assess(_resonant(5.3))
     assert a.fit.rate_bpm == pytest.approx(5.3, abs=1e-6) and a.fit.q == pytest.approx(3.0)
+    assert (a.fit.gain_bpm, a.fit.direct_bpm) == pytest.approx((8.0, 2.0))
     assert a.best_rate_bpm == 5.5
     r = recommend(a, list(RATES), dict.fromkeys(RATES, 1.0))
     assert (r.rate_bpm, r.words) == (5.5, "clear") and r.confidence == pytest.approx(1.0)
@@ -184,6 +198,20 @@ def test_a_strap_lost_for_a_minute_of_one_rate_recommends_nothing():
     assert "has heartbeats" in result.recommendation.reason
 
 
+@pytest.mark.parametrize("resonance_bpm", RATES)
+def test_a_noise_free_person_gets_their_resonance_fitted_exactly(resonance_bpm):
+    # Noise off, breathing exactly with the pacer: the only error left is the estimator's own.
+    # (A resonance fitted without the direct vagal path was 0.02-0.05 breaths/min off here, and
+    # with a Q of 1.3-1.8 for a loop of 3.3.)
+    quiet = dict(mayer_sd_bpm=0.0, vlf_sd_bpm=0.0, beat_noise_sd_bpm=0.0, fidelity=1.0)
+    result = model_assessment(resonance_bpm, 0, **quiet)
+    fit = result.assessment.fit
+    assert result.recommendation.rate_bpm == resonance_bpm
+    assert fit.rate_bpm == pytest.approx(resonance_bpm, abs=0.05)
+    loop_q = 1 / (2 * SimParams().baroreflex_damping)
+    assert fit.q == pytest.approx(loop_q, rel=0.1)
+
+
 ACCURACY_SEEDS = (11, 12, 13, 14)
 
 
@@ -202,7 +230,9 @@ def accuracy_runs(assessments):
 
 
 def test_the_simulated_persons_rate_is_found_in_at_least_90_percent_of_runs(accuracy_runs):
-    # Over more seeds (benchmarks/bench_assess.py) the figure is lower: see the README.
+    # Whole sessions in this process. Over many more seeds (benchmarks/bench_assess.py, see the
+    # README) the figure is 96 %, by blocks of 10 seeds 88-100 %: a seed's noise is shared by
+    # all five rates, so misses cluster by seed.
     found = sum(true == got for true, got, _ in accuracy_runs)
     assert found >= 0.9 * len(accuracy_runs), f"{found}/{len(accuracy_runs)}"
 

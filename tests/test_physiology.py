@@ -6,7 +6,17 @@ from scipy import interpolate, signal
 
 from biobreath.core.pacer import Pacer
 from biobreath.core.protocol import parse_protocol
-from biobreath.sim.physiology import PhysiologyModel, SimParams, breath_shape, ipfm_beats
+from biobreath.sim.physiology import (
+    PhysiologyModel,
+    SimParams,
+    bilinear,
+    breath_shape,
+    iir_filter,
+    ipfm_beats,
+    resonance_filter,
+    steady_state,
+    vagal_filter,
+)
 
 
 def paced(rate_bpm: float, minutes: float = 5.0, free_minutes: float = 0.0) -> Pacer:
@@ -57,6 +67,62 @@ def test_ipfm_solves_crossings_within_samples_exactly():
     np.testing.assert_allclose(beats, -10.0 + np.sqrt(100.0 + 20.0 * k), atol=1e-12)
 
 
+ANALOG = [([3.0, 0.0], [1.0, 0.4, 0.33]),          # band-pass, as the baroreflex loop
+          ([2.5, 0.0], [1.0, 2.6, 0.32]),          # high-pass times low-pass, as the vagal path
+          ([0.7], [1.0, 0.5]),                     # first-order low-pass
+          ([1.0, 2.0, 3.0], [2.0, 1.0, 5.0, 0.5])]  # third order, a[0] != 1
+
+
+@pytest.mark.parametrize("b, a", ANALOG)
+def test_bilinear_equals_scipys(b, a):
+    ours, theirs = bilinear(b, a, 10.0), signal.bilinear(b, a, 10.0)
+    for x, y in zip(ours, theirs):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+
+
+def _poles(tau_s: float, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` poles at time constant ``tau_s`` on the 10 Hz grid, as the model's noise."""
+    p = math.exp(-1.0 / (tau_s * 10.0))
+    a = np.array([1.0])
+    for _ in range(order):
+        a = np.convolve(a, [1.0, -p])
+    return np.r_[1.0, np.zeros(order)], a
+
+
+# The model's kinds of filter on its grid: the baroreflex loop and the vagal path of a person
+# resonating at 4.5/min, the slowest noise (60 s) and the phase wander (15 s, two poles).
+DIGITAL = [resonance_filter(SimParams(resonance_bpm=4.5)),
+           vagal_filter(SimParams()), _poles(60.0, 1), _poles(15.0, 2)]
+
+
+@pytest.mark.parametrize("bz, az", DIGITAL)
+def test_iir_filter_and_its_steady_state_equal_scipys_in_chunks(bz, az):
+    zi = steady_state(bz, az)
+    np.testing.assert_allclose(zi, signal.lfilter_zi(bz, az), rtol=1e-12, atol=1e-14)
+    x = np.random.default_rng(1).standard_normal(5000)
+    want, _ = signal.lfilter(bz, az, x, zi=0.3 * zi)
+    # Chunks of every length the model meets: one sample, a second's 10, odd, long.
+    got, state, start = [], 0.3 * zi, 0
+    for n in (1, 10, 7, 0, 333, 1024, 3625):
+        y, state = iir_filter(bz, az, x[start:start + n], state)
+        got.append(y)
+        start += n
+    assert start == x.size
+    np.testing.assert_allclose(np.concatenate(got), want, rtol=0, atol=1e-12)
+
+
+def test_the_models_filters_are_scipys():
+    params = SimParams(resonance_bpm=4.5)
+    wl, wh = 2 * math.pi * params.vagal_cutoff_hz, 2 * math.pi * params.vagal_highpass_hz
+    w0 = 2 * math.pi * 4.5 / 60
+    bw = 2 * params.baroreflex_damping * w0
+    want = [signal.bilinear([params.baroreflex_gain_bpm * bw, 0.0], [1.0, bw, w0 * w0], 10.0),
+            signal.bilinear([params.vagal_gain_bpm * wl, 0.0], np.convolve([1, wh], [1, wl]), 10.0)]
+    for ours, theirs in zip((resonance_filter(params), vagal_filter(params)), want):
+        for x, y in zip(ours, theirs):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+
+
 def test_breath_shape_is_empty_full_empty():
     v = breath_shape(np.array([0.0, 0.4, 0.999999]), 0.4)
     np.testing.assert_allclose(v, [0.0, 1.0, 0.0], atol=1e-9)
@@ -73,6 +139,29 @@ def test_heart_rate_swings_most_and_in_phase_at_resonance():
     assert abs(phase_res) < 30.0
     # Above resonance the loop lags: breathing fast, heart rate falls behind lung volume.
     assert phase_12 < -30.0
+
+
+ASSESSED_RATES = (4.5, 5.0, 5.5, 6.0, 6.5)
+
+
+@pytest.mark.parametrize("resonance_bpm", ASSESSED_RATES)
+def test_swing_lf_power_and_phase_mark_the_configured_resonance(resonance_bpm):
+    # Noise off, steady paced breathing at each rate of the assessment: heart rate must swing
+    # most and carry the most LF power at the configured resonance, and be in phase with
+    # breathing there, leading below it and lagging above (Vaschillo et al. 2006; Lehrer 2013).
+    params = SimParams(resonance_bpm=resonance_bpm, fidelity=1.0, mayer_sd_bpm=0.0,
+                       vlf_sd_bpm=0.0, beat_noise_sd_bpm=0.0)
+    swing, phase, lf = {}, {}, {}
+    for rate in ASSESSED_RATES:
+        swing[rate], phase[rate] = swing_and_phase(rate, params)
+        chunk = PhysiologyModel(params, paced(rate, minutes=6.0)).advance(360.0)
+        keep = chunk.beat_times > 60.0
+        lf[rate] = band_powers(chunk.beat_times[keep], chunk.rr_ms[keep])["lf"]
+    assert max(swing, key=swing.get) == resonance_bpm
+    assert max(lf, key=lf.get) == resonance_bpm
+    assert abs(phase[resonance_bpm]) < 5.0
+    assert all(phase[r] > 10.0 for r in ASSESSED_RATES if r < resonance_bpm)
+    assert all(phase[r] < -10.0 for r in ASSESSED_RATES if r > resonance_bpm)
 
 
 def test_resonance_moves_with_the_parameter():

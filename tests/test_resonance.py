@@ -29,14 +29,15 @@ def _beats_from_hr(hr_fn, seconds):
     return np.array(ts), np.array(rr)
 
 
+@pytest.mark.parametrize("method", ["hann", "lstsq"])
 @pytest.mark.parametrize("lag_deg", [0.0, 30.0, -45.0, 90.0])
-def test_phase_matches_welch_cross_spectrum(lag_deg):
+def test_phase_matches_welch_cross_spectrum(lag_deg, method):
     f = 0.1
     lag = math.radians(lag_deg)
     beat_t, rr = _beats_from_hr(lambda t: 65 + 8 * math.sin(2 * math.pi * f * t + lag), 200)
     bt = np.arange(0, 200, 0.05)
     vol = 0.5 + 0.5 * np.sin(2 * np.pi * f * bt)
-    ours = hr_breathing_phase(beat_t, rr, bt, vol, f, 20, 180)
+    ours = hr_breathing_phase(beat_t, rr, bt, vol, f, 20, 180, method=method)
     # Independent: Welch cross-spectral density of the two 4 Hz series, one segment per 80 s.
     grid = np.arange(20, 180, 0.25)
     hr = CubicSpline(beat_t - rr / 2000, 60000 / rr)(grid)
@@ -46,6 +47,19 @@ def test_phase_matches_welch_cross_spectrum(lag_deg):
     assert ours.phase_deg == pytest.approx(lag_deg, abs=2.0)
     assert ours.phase_deg == pytest.approx(math.degrees(np.angle(pxy[k])), abs=2.0)
     assert ours.hr_amplitude_bpm == pytest.approx(8.0, rel=0.05)
+
+
+def test_least_squares_phase_is_exact_over_any_stretch_and_ignores_the_harmonic():
+    # 6.3 breaths of a 4:6 breath-like curve with its second harmonic in heart rate too: the
+    # least-squares terms at the pace are the sinusoid put in, whatever the stretch's length.
+    f, lag = 0.085, math.radians(-25.0)
+    beat_t, rr = _beats_from_hr(lambda t: 66 + 6 * math.cos(2 * math.pi * f * t + lag)
+                                + 2 * math.cos(4 * math.pi * f * t + 1.0), 120)
+    bt = np.arange(0, 120, 0.05)
+    vol = 0.5 + 0.4 * np.cos(2 * np.pi * f * bt) + 0.1 * np.sin(4 * np.pi * f * bt)
+    got = hr_breathing_phase(beat_t, rr, bt, vol, f, 10.0, 10.0 + 6.3 / f, method="lstsq")
+    assert got.phase_deg == pytest.approx(-25.0, abs=0.5)
+    assert got.hr_amplitude_bpm == pytest.approx(6.0, rel=0.01)
 
 
 def test_smoothness_is_variance_explained_by_the_breathing_sinusoid():

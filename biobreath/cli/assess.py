@@ -218,6 +218,7 @@ def run(args) -> int:
     args.out = args.out or default_session_path()
     with People() as people:
         person = people.resolve(args.person).name
+    args.person = [person]  # as train's --person: one name per strap
     shown: list[AssessmentResult] = []
 
     def on_window_end(window, _session) -> None:

@@ -242,9 +242,9 @@ def resonance_json(a: ResonanceAssessment) -> dict[str, Any]:
             "method": "each paced step from 20 s after its start; points: Shaffer & Meehan "
                       "2020, a point per criterion won (phase closest to 0, largest swing, LF "
                       "power, LF peak, smoothness; fewest LF peaks); best rate: the paced rate "
-                      "nearest the resonance of G/(1+iQ(f/f0-f0/f)) fitted to every step's "
-                      "heart-rate amplitude and phase at its pace (the most points without a "
-                      "fit)"}
+                      "nearest the resonance of G/(1+iQ(f/f0-f0/f))+D (D: a direct in-phase "
+                      "path) fitted to every step's heart-rate amplitude and phase at its pace, "
+                      "from least-squares sinusoids (the most points without a fit)"}
 
 
 @dataclass(frozen=True, slots=True)
