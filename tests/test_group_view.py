@@ -124,6 +124,28 @@ def test_cards_redraw_beats_only_when_new(qtbot, pair):
     np.testing.assert_array_equal(card.trace.hr_curve.getData()[0], before)
 
 
+def test_the_cards_traces_step_in_turn(qtbot, four):
+    view = _view(qtbot, four, (1500, 900))
+    traces = [c.trace for c in view.cards.values()]
+    moved = [0] * len(traces)
+    renewed = [0] * len(traces)
+    view.show_session(four, four.t)  # placed again now the cards are laid out at their size
+    before = [tr.hr_curve.pos().x() for tr in traces]
+    curves = [tr.breath_curve.getData()[0] for tr in traces]
+    for k in range(1, 661):  # eleven seconds of frames
+        view.show_session(four, four.t + k / 60)
+        now = [tr.hr_curve.pos().x() for tr in traces]
+        steps = [a != b for a, b in zip(now, before)]
+        assert sum(steps) <= 1  # never two traces repainted in one frame for moving
+        new = [tr.breath_curve.getData()[0] is not c for tr, c in zip(traces, curves)]
+        assert sum(new) <= 1  # nor for a new stretch of pacer curve
+        moved = [m + s for m, s in zip(moved, steps)]
+        renewed = [r + n for r, n in zip(renewed, new)]
+        before, curves = now, [tr.breath_curve.getData()[0] for tr in traces]
+    assert min(moved) >= 60  # and each does move, a pixel at a time (~9 px/s)
+    assert min(renewed) >= 1  # and renews its curve, every 10 s
+
+
 def test_reset_forgets_the_people(qtbot, pair):
     view = _view(qtbot, pair)
     view.reset()

@@ -35,6 +35,7 @@ from biobreath.ui.theme import (
     Panel,
     current,
     font,
+    keep_pixels,
     label,
     mix,
     paint_label,
@@ -49,10 +50,16 @@ AHEAD_S = 10.0
 """Seconds of pacer curve shown ahead of "now", so the next breath can be anticipated."""
 CURVE_STEP_S = 0.1
 """Sampling step (s) of the drawn pacer curve."""
-CURVE_CHUNK_S = 40.0
-"""How far ahead (s) each pre-computed stretch of pacer curve reaches beyond the visible window."""
+CURVE_CHUNK_S = 10.0
+"""Each pre-computed stretch of pacer curve reaches between a half and one and a half of this (s)
+beyond the visible window, to the next point of a grid this far apart. Kept short, the stretch
+stays within the width Qt keeps as one block of pixels, so moving it copies them."""
 GAP_S = 3.0
 """A heart-rate line is broken where beats are further apart than this (s): a lost link."""
+SETTLE_S = 10.0
+"""The heart-rate line is two pieces: the beats up to a moment redrawn every this many seconds
+(s), and the newest since, redrawn with each beat, so a beat repaints a short line, not the
+minute."""
 HR_RANGE = (50.0, 90.0)
 """The bpm axis (low, high) before the first beats."""
 
@@ -126,7 +133,10 @@ class HeartRateTrace(Panel):
 
     The plot items live in session time and are shifted under the axis (``setPos``), so their
     data is rebuilt only when beats or breathing arrived or the pre-computed stretch of pacer
-    curve runs out, never the whole history every frame.
+    curve runs out, never the whole history every frame. They are shifted by whole device pixels
+    only (a pixel is a fraction of a second of the trace), and Qt keeps each item's pixels
+    (``DeviceCoordinateCache``): a frame that moves the trace copies those pixels instead of
+    stroking the curves again, and most frames do not move it at all.
     """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -187,11 +197,14 @@ class HeartRateTrace(Panel):
         self.breath_fill.setZValue(-11)
         self.breath_curve = pg.PlotCurveItem(antialias=True)
         self.breath_curve.setZValue(-10)
-        self.hr_curve = pg.PlotCurveItem(antialias=True)
+        self.hr_curve = pg.PlotCurveItem(antialias=True)  # the settled beats
         self.hr_curve.setZValue(10)
+        self.hr_recent = pg.PlotCurveItem(antialias=True)  # and the judged beats since
+        self.hr_recent.setZValue(10)
+        self._settled: tuple[LiveCore | None, float] = (None, -math.inf)  # whose, up to when (s)
         self.hr_tail = pg.PlotCurveItem(antialias=True)
         self.hr_tail.setZValue(9)
-        for curve in (self.breath_curve, self.hr_curve):
+        for curve in (self.breath_curve, self.hr_curve, self.hr_recent):
             curve.setSegmentedLineMode("on")
         # The breathing the strap measures, on the pacer's scale (Polar H10 accelerometer).
         self.measured_curve = pg.PlotCurveItem(antialias=True)
@@ -199,9 +212,16 @@ class HeartRateTrace(Panel):
         self.artifact_marks = pg.ScatterPlotItem(symbol="x", size=13)
         self.artifact_marks.setZValue(20)
         self._moving = (self.breath_fill, self.breath_curve, self.measured_curve, self.hr_curve,
-                        self.hr_tail, self.artifact_marks)
+                        self.hr_recent, self.hr_tail, self.artifact_marks)
         for it in self._moving:
             item.addItem(it)
+        self._shift = math.nan  # the session time (s) at "now", as last drawn
+        self._phase = 0.0
+        self._subpixel: tuple[float, float] | None = None  # the view's offset within a pixel
+        # Everything but the markers keeps its pixels: the fixed items until they change, the
+        # moving ones until their data changes, as they only ever move by whole pixels.
+        keep_pixels(*self._moving, self._ahead, self._now_line, item.getAxis("left"),
+                    item.getAxis("bottom"))
         self._set_hr_range(*self._hr_range)
         lay.addWidget(self.plot, 1)
         self.restyle(p)
@@ -222,6 +242,7 @@ class HeartRateTrace(Panel):
         self.breath_fill.setBrush(pg.mkBrush(fill))
         self.breath_curve.setPen(pg.mkPen(mix(p.breath, p.panel, 0.7), width=2 * k))
         self.hr_curve.setPen(pg.mkPen(p.hr, width=3.5 * k))
+        self.hr_recent.setPen(self.hr_curve.opts["pen"])
         self.hr_tail.setPen(pg.mkPen(mix(p.hr, p.panel, 0.5), width=2.5 * k))
         self.measured_curve.setPen(pg.mkPen(p.measured, width=2 * k))
         self.artifact_marks.setSize(13 * k)
@@ -257,6 +278,8 @@ class HeartRateTrace(Panel):
         self._curve_pacer = None
         self._set_hr_range(*HR_RANGE)
         self.hr_curve.setData([], [])
+        self.hr_recent.setData([], [])
+        self._settled = (None, -math.inf)
         self.hr_tail.setData([], [])
         self.artifact_marks.setData([], [])
         self.show_markers([])
@@ -287,15 +310,29 @@ class HeartRateTrace(Panel):
         judged = bt <= state.t
         ok = judged & ~art
         x, y = bt[ok], hr[ok]
-        self.hr_curve.setData(x, y, connect=_unbroken(x))
+        whose, until = self._settled
+        if (core is not whose or not x.size or x[-1] < until
+                or x[-1] - until > SETTLE_S):
+            # Settle every beat shown (a verdict, once given, stands); the newest start afresh.
+            self._settled = (core, float(x[-1]) if x.size else -math.inf)
+            self.hr_curve.setData(x, y, connect=_unbroken(x))
+            rx, ry = x[-1:], y[-1:]
+        else:
+            since = x >= until  # from the last settled beat on, so the two pieces join
+            rx, ry = x[since], y[since]
+        self.hr_recent.setData(rx, ry, connect=_unbroken(rx))
         if x.size:
             self._fit_hr_range(y)
         tx = np.concatenate((x[-1:], bt[~judged]))
         ty = np.concatenate((y[-1:], hr[~judged]))
         self.hr_tail.setData(tx, ty, connect=_unbroken(tx))
         lo, hi = self._hr_range
-        self.artifact_marks.setData(bt[art], np.clip(hr[art], lo + 0.03 * (hi - lo),
-                                                     hi - 0.03 * (hi - lo)))
+        ax = bt[art]
+        ay = np.clip(hr[art], lo + 0.03 * (hi - lo), hi - 0.03 * (hi - lo))
+        old_x, old_y = self.artifact_marks.getData()
+        # Artifacts are rare: most beats leave the marks as they were, and their pixels cached.
+        if not (np.array_equal(ax, old_x) and np.array_equal(ay, old_y)):
+            self.artifact_marks.setData(ax, ay)
         if math.isfinite(state.hr_bpm):
             set_text(self.hr_label, f"Heart rate  {state.hr_bpm:.0f} bpm")
         rm = f"RMSSD {state.rmssd_ms:.0f} ms" if math.isfinite(state.rmssd_ms) else "RMSSD –"
@@ -314,9 +351,20 @@ class HeartRateTrace(Panel):
         if self._breathing_new:
             self._breathing_new = False
             self._draw_measured_breathing()
-        for it in self._moving:
-            it.setPos(-t, 0.0)
-        # Markers are few: each visible one is moved to its place, the others stay hidden.
+        # Qt copies kept pixels to whole-pixel places: where the layout moved the plot by part
+        # of a pixel, they are painted afresh at the new offset.
+        origin = self.plot.getPlotItem().getViewBox().mapViewToDevice(QtCore.QPointF(0.0, 0.0))
+        subpixel = (origin.x() % 1.0, origin.y() % 1.0)
+        if subpixel != self._subpixel:
+            self._subpixel = subpixel
+            for it in self._moving:
+                it.update()
+        shift = self._whole_pixels(t)
+        if shift != self._shift:  # most frames move the trace less than a pixel: not at all
+            self._shift = shift
+            for it in self._moving:
+                it.setPos(-shift, 0.0)
+        # Markers are few: each visible one is moved to its exact place, the others stay hidden.
         for m, line in self._markers:
             x = m.t - t
             if -PAST_S <= x <= 0.0:
@@ -324,6 +372,23 @@ class HeartRateTrace(Panel):
                 line.show()
             elif line.isVisible():
                 line.hide()
+
+    def set_step_phase(self, phase: float) -> None:
+        """Step at ``phase`` (0-1) of a pixel, and renew the pacer curve at that phase of its
+        stretch: traces side by side given different phases move and renew in turn, so no
+        single frame has to redraw them all."""
+        self._phase = phase
+        self._shift = math.nan
+
+    def _whole_pixels(self, t: float) -> float:
+        """Session time ``t`` (s) on the time axis's grid of whole device pixels (offset by the
+        step phase), the nearest: the trace moves in whole pixels, so its kept pixels are reused
+        as they are, and it is never more than half a pixel from where it belongs."""
+        px_per_s = (self.plot.getPlotItem().getViewBox().width() * self.plot.devicePixelRatioF()
+                    / (PAST_S + AHEAD_S))
+        if px_per_s <= 0:
+            return t
+        return (round(t * px_per_s + self._phase) - self._phase) / px_per_s
 
     def _breath_level(self, vol: np.ndarray) -> np.ndarray:
         """Lung volume 0-1 on the bpm axis: the pacer's curve fills the lower 90 % of it."""
@@ -337,9 +402,12 @@ class HeartRateTrace(Panel):
         set_text(self.legend_label, _legend(self._palette, measured=True))
 
     def _draw_breath_curve(self, pacer: Pacer, t: float) -> None:
-        """Pre-compute the pacer curve (session time) for the view and ``CURVE_CHUNK_S`` beyond."""
+        """Pre-compute the pacer curve (session time) for the view and a stretch beyond
+        (:data:`CURVE_CHUNK_S`)."""
         t0 = t - PAST_S - 1.0
-        times = np.arange(t0, t + AHEAD_S + CURVE_CHUNK_S, CURVE_STEP_S)
+        # The grid is offset by the step phase, so traces side by side renew in turn.
+        k = math.ceil((t + AHEAD_S + CURVE_CHUNK_S / 2) / CURVE_CHUNK_S - self._phase)
+        times = np.arange(t0, (k + self._phase) * CURVE_CHUNK_S + CURVE_STEP_S, CURVE_STEP_S)
         vol = pacer.volume(np.clip(times, 0.0, None))
         # Free breathing has no target: there the curve drops out of sight below the axis.
         y = self._breath_level(np.where(np.isfinite(vol) & (times >= 0), vol, -0.28))
@@ -383,6 +451,8 @@ class PacerWidget(QtWidgets.QWidget):
                         "shrinks. The number counts the seconds left of this in- or out-breath.")
         self._state: tuple[float | None, str, str, str] = (0.0, "", "", "")
         self._stage_px = 0
+        self._still = QtGui.QPixmap()
+        self._still_key: tuple | None = None
 
     def set_stage_px(self, px: int) -> None:
         """Draw the breathing word at least ``px`` pixels tall (0: as the circle's size gives)."""
@@ -408,30 +478,32 @@ class PacerWidget(QtWidgets.QWidget):
             self._state = state
             self.update()
 
-    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
-        pal = current()
-        p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QtGui.QColor(pal.panel))
+    def _layout(self) -> tuple[QtCore.QPointF, float, float, int, int, int]:
+        """Where things go in the widget's size (px): the circle's centre, its largest and
+        smallest radius, the breathing word's and the detail's pixel sizes, and the words' top."""
         w, h = self.width(), self.height()
         stage_px = self.stage_px
         detail_px = max(13, int(stage_px * 0.5))
         text_h = int(stage_px * 1.5 + detail_px * 1.6)
-        cy = (h - text_h) / 2 + 6
         r_max = max(20.0, min(w * 0.45, (h - text_h) / 2 - 12))
-        r_min = r_max * 0.32
-        centre = QtCore.QPointF(w / 2, cy)
-        breath = QtGui.QColor(pal.breath)
+        return (QtCore.QPointF(w / 2, (h - text_h) / 2 + 6), r_max, r_max * 0.32, stage_px,
+                detail_px, h - text_h)
 
-        guide = QtGui.QColor(breath)
-        guide.setAlpha(70)
-        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        p.setPen(QtGui.QPen(guide, 2))
-        p.drawEllipse(centre, r_max, r_max)
-        p.setPen(QtGui.QPen(guide, 1.5, QtCore.Qt.PenStyle.DashLine))
-        p.drawEllipse(centre, r_min, r_min)
-
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        pal = current()
         volume, count, stage, detail = self._state
+        centre, r_max, r_min, *_ = self._layout()
+        # What only changes with the size, the palette or the words is painted once and kept:
+        # antialiased circles this large cost more than the whole moving rest.
+        key = (self.width(), self.height(), self.devicePixelRatioF(), pal, self.stage_px, stage,
+               detail)
+        if key != self._still_key:
+            self._still_key = key
+            self._still = self._paint_still(pal, stage, detail)
+        p = QtGui.QPainter(self)
+        p.drawPixmap(0, 0, self._still)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        breath = QtGui.QColor(pal.breath)
         if volume is not None:
             r = r_min + volume * (r_max - r_min)
             grad = QtGui.QRadialGradient(centre, r)
@@ -452,6 +524,26 @@ class PacerWidget(QtWidgets.QWidget):
             p.setPen(QtGui.QColor(pal.on_breath if volume is not None else pal.text))
             box = QtCore.QRectF(centre.x() - r_min, centre.y() - r_min, 2 * r_min, 2 * r_min)
             p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, count)
+        p.end()
+
+    def _paint_still(self, pal: Palette, stage: str, detail: str) -> QtGui.QPixmap:
+        """The background, the guide circles, the breathing word and the detail, in palette
+        ``pal``, at the widget's size."""
+        w, h = self.width(), self.height()
+        dpr = self.devicePixelRatioF()
+        still = QtGui.QPixmap(round(w * dpr), round(h * dpr))
+        still.setDevicePixelRatio(dpr)
+        still.fill(QtGui.QColor(pal.panel))
+        centre, r_max, r_min, stage_px, detail_px, top = self._layout()
+        p = QtGui.QPainter(still)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        guide = QtGui.QColor(pal.breath)
+        guide.setAlpha(70)
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        p.setPen(QtGui.QPen(guide, 2))
+        p.drawEllipse(centre, r_max, r_max)
+        p.setPen(QtGui.QPen(guide, 1.5, QtCore.Qt.PenStyle.DashLine))
+        p.drawEllipse(centre, r_min, r_min)
 
         f = QtGui.QFont(self.font())
         f.setPixelSize(stage_px)
@@ -460,7 +552,6 @@ class PacerWidget(QtWidgets.QWidget):
         _shrink_to_fit(f, stage, room)  # a long word ("session complete") fits across the panel
         p.setFont(f)
         p.setPen(QtGui.QColor(pal.text))
-        top = h - text_h
         p.drawText(QtCore.QRectF(0, top, w, stage_px * 1.5),
                    QtCore.Qt.AlignmentFlag.AlignCenter, stage)
         f.setPixelSize(detail_px)
@@ -475,6 +566,7 @@ class PacerWidget(QtWidgets.QWidget):
         p.drawText(QtCore.QRectF(0, top + stage_px * 1.5, w, detail_px * 1.6),
                    QtCore.Qt.AlignmentFlag.AlignCenter, detail)
         p.end()
+        return still
 
 
 def _shrink_to_fit(f: QtGui.QFont, text: str, room: float, smallest_px: int = 12) -> None:
@@ -634,7 +726,11 @@ class CoherenceHistoryPanel(Panel):
         # Short sessions span under a minute: keep the axis in minutes, not "minutes (x0.001)".
         item.getAxis("bottom").enableAutoSIPrefix(False)
         self._bands = coherence_bands(item)
+        # The bands and the axes stay as they are while scores and markers come and go.
+        keep_pixels(*(band for band, _, _ in self._bands.values()), item.getAxis("left"),
+                    item.getAxis("bottom"))
         self.curve = pg.PlotCurveItem(antialias=True)
+        self.curve.setSegmentedLineMode("on")  # as the trace's: an opaque pen, stroked faster
         self.last = pg.ScatterPlotItem(size=13, pen=pg.mkPen(None))
         item.addItem(self.curve)
         item.addItem(self.last)

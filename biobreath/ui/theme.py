@@ -155,7 +155,9 @@ def font(pt: float, weight: QtGui.QFont.Weight = QtGui.QFont.Weight.Normal) -> Q
 
 def paint_label(lab: QtWidgets.QLabel, colour: str) -> None:
     """Show ``lab``'s text in ``colour`` on its panel's background."""
-    lab.setStyleSheet(f"color: {colour}; background: transparent; border: none;")
+    sheet = f"color: {colour}; background: transparent; border: none;"
+    if lab.styleSheet() != sheet:  # setting a style sheet, even the same, re-polishes the label
+        lab.setStyleSheet(sheet)
 
 
 def label(text: str = "", pt: float = 14, colour: str = TEXT,
@@ -242,6 +244,21 @@ def _colour_plot(plot: pg.PlotWidget, p: Palette) -> None:
         ax = item.getAxis(name)
         ax.setPen(pg.mkPen(p.faint))
         ax.setTextPen(pg.mkPen(p.muted))
+
+
+PIXMAP_CACHE_MB = 256
+"""Room for the plot items' kept pixels (MB). Qt's default, 10 MB, holds less than one
+full-screen trace, and an item pushed out of it is painted afresh the next time it shows."""
+
+
+def keep_pixels(*items: QtWidgets.QGraphicsItem) -> None:
+    """Have Qt keep each plot item's pixels (``DeviceCoordinateCache``) and copy them while the
+    item is unchanged, even as it moves by whole pixels, instead of painting it again: for items
+    that change far less often than the plot around them is repainted."""
+    QtGui.QPixmapCache.setCacheLimit(max(QtGui.QPixmapCache.cacheLimit(),
+                                         PIXMAP_CACHE_MB * 1024))
+    for it in items:
+        it.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 def style_plot(plot: pg.PlotWidget) -> pg.PlotItem:
