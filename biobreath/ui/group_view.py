@@ -113,7 +113,9 @@ class PersonCard(QtWidgets.QWidget):
         """Show this person at session time ``t`` (s); beats are redrawn only when new."""
         if status != self._status:
             self._status = status
-            set_text(self.name_label, status.name or status.device)
+            set_text(self.name_label, status.person or status.name or status.device)
+            # With the person's name on the card, the strap's is one hover away.
+            self.name_label.setToolTip(status.name if status.person else "")
             set_text(self.status_label, status_text(status, current()))
         state = core.state
         if state.n_beats != self._n_beats:
@@ -230,7 +232,8 @@ class GroupView(QtWidgets.QWidget):
         if two and key != self._sync_key:
             self._sync_key = key
             (a, sa), (b, sb) = session.straps.items()
-            names = (sa.status.name or a, sb.status.name or b)
+            names = (sa.status.person or sa.status.name or a,
+                     sb.status.person or sb.status.name or b)
             paced = session.pacer.segment(t).shape is not None
             self.sync_bar.show_result(live_synchrony(sa.core, sb.core, t), names, paced)
 
@@ -242,4 +245,6 @@ class GroupView(QtWidgets.QWidget):
         for k, c in enumerate(self.cards.values()):
             self.grid.removeWidget(c)
             self.grid.addWidget(c, k // cols, k % cols)
+            # The traces step by whole pixels; each at its own phase, so they move in turn.
+            c.trace.set_step_phase(k / len(self.cards))
         return card

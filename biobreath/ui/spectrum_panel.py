@@ -1,10 +1,9 @@
 """The heart-rate spectrum panel: why the coherence score is what it is.
 
-It draws the spectrum the newest coherence score was read from (the live core's 64 s window of
-accepted beats, through the core's own :func:`~biobreath.core.coherence.tachogram_psd`), the
-VLF / LF / HF bands shaded, and the score's peak window marked where the score found it. The
-core keeps no spectrum, so the panel takes the same beats and the same function again, once per
-score (every 5 s, well under a millisecond).
+It draws the spectrum the newest coherence score was read from, as the live core gives it
+(:meth:`~biobreath.core.live.LiveCore.coherence_spectrum`: the same beats and code as the
+score), the VLF / LF / HF bands shaded, and the score's peak window marked where the score found
+it.
 """
 
 from __future__ import annotations
@@ -15,36 +14,24 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from biobreath.core.coherence import CoherenceParams, CoherenceResult, score_level, tachogram_psd
+from biobreath.core.coherence import CoherenceParams, CoherenceResult, score_level
 from biobreath.core.live import LiveCore
-from biobreath.ui.panels import GAP_S
-from biobreath.ui.theme import MUTED, Palette, Panel, current, font, label, set_text, style_plot
+from biobreath.ui.theme import (
+    MUTED,
+    Palette,
+    Panel,
+    current,
+    font,
+    keep_pixels,
+    label,
+    set_text,
+    style_plot,
+)
 
 BANDS = (("VLF", 0.0, 0.04), ("LF", 0.04, 0.15), ("HF", 0.15, 0.4))
 """The HRV bands shaded (name, low Hz, high Hz), as Kubios and the Task Force define them."""
 TOP_HZ = 0.4
 """The highest frequency shown (Hz)."""
-
-
-def live_spectrum(core: LiveCore, result: CoherenceResult,
-                  params: CoherenceParams = CoherenceParams()
-                  ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Frequencies (Hz, up to :data:`TOP_HZ`) and PSD (ms²/Hz) of the window ``result`` scored:
-    the judged, accepted beats of ``core`` in the ``params.window_s`` before ``result.t``, after
-    the last break in the beats (a gap over ``GAP_S``), over the span they cover; None when too
-    few."""
-    t, rr, art = core.recent(params.window_s + 5.0, judged_only=True)
-    keep = ~art & (t >= result.t - params.window_s) & (t <= result.t)
-    t, rr = t[keep], rr[keep]
-    breaks = np.flatnonzero(np.diff(t) > GAP_S)
-    if breaks.size:
-        t, rr = t[breaks[-1] + 1:], rr[breaks[-1] + 1:]
-    if t.size < 8:
-        return None
-    freq, psd = tachogram_psd(t, rr, max(result.t - params.window_s, t[0]),
-                              min(result.t, t[-1]), params)
-    shown = freq <= TOP_HZ + 1e-9
-    return freq[shown], psd[shown]
 
 
 def explanation(result: CoherenceResult | None) -> str:
@@ -69,7 +56,8 @@ class SpectrumPanel(Panel):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(14, 8, 14, 6)
         lay.setSpacing(2)
-        lay.addWidget(label("Heart-rate spectrum", 12, MUTED, QtGui.QFont.Weight.DemiBold))
+        self.title_label = label("Heart-rate spectrum", 12, MUTED, QtGui.QFont.Weight.DemiBold)
+        lay.addWidget(self.title_label)
         self.plot = pg.PlotWidget()
         # Its height follows the row's share of the window, not a plot's large preferred size
         # (which would take room from the trace and the pacer above).
@@ -89,15 +77,21 @@ class SpectrumPanel(Panel):
         for name, lo, hi in BANDS:
             region = pg.LinearRegionItem((lo, hi), movable=False, pen=pg.mkPen(None))
             region.setZValue(-20)
-            text = pg.TextItem(name, anchor=(0.5, 0))
+            # At the band's left edge: in the middle, LF's name would sit on a resonance peak.
+            text = pg.TextItem(name, anchor=(0, 0))
             item.addItem(region)
             item.addItem(text)
-            self._bands.append((region, text, (lo + hi) / 2))
+            self._bands.append((region, text, lo + 0.003))
+        # The frequency axis stays as it is; the bands span the power axis, rescaled each time.
+        keep_pixels(item.getAxis("bottom"))
         self.peak_region = pg.LinearRegionItem((0.0, 0.0), movable=False, pen=pg.mkPen(None))
         self.peak_region.setZValue(-10)
         self.peak_region.hide()
         item.addItem(self.peak_region)
         self.curve = pg.PlotCurveItem(antialias=True)
+        # An opaque pen stroked as separate segments: Qt strokes one antialiased polyline with
+        # a tall narrow peak several times slower.
+        self.curve.setSegmentedLineMode("on")
         item.addItem(self.curve)
         lay.addWidget(self.plot, 1)
         self.note_label = label(explanation(None), 10, MUTED)
@@ -130,10 +124,17 @@ class SpectrumPanel(Panel):
         self.curve.setPen(pg.mkPen(p.text, width=2 * k))
         self._show_peak(p)
 
-    def show_result(self, core: LiveCore | None, result: CoherenceResult | None) -> None:
-        """Draw the spectrum ``result`` was scored from (``core``'s beats); None: empty."""
+    def show_result(self, core: LiveCore | None, result: CoherenceResult | None,
+                    whose: str = "") -> None:
+        """Draw the spectrum ``result`` was scored from (``core``'s); None: empty. ``whose``:
+        the person's name in the title, when several are on screen."""
         self._result = result
-        got = None if core is None or result is None else live_spectrum(core, result, self.params)
+        set_text(self.title_label, f"Heart-rate spectrum · {whose}" if whose else
+                 "Heart-rate spectrum")
+        got = None if core is None or result is None else core.coherence_spectrum(result.t)
+        if got is not None:
+            shown = got[0] <= TOP_HZ + 1e-9
+            got = got[0][shown], got[1][shown]
         self._spectrum = got
         if got is None:
             self.curve.setData([], [])
@@ -142,8 +143,8 @@ class SpectrumPanel(Panel):
             self.curve.setData(freq, psd)
             top = float(psd.max()) if psd.size and psd.max() > 0 else 1.0
             self.plot.getPlotItem().setYRange(0.0, top * 1.15, padding=0)
-            for _, text, mid in self._bands:
-                text.setPos(mid, top * 1.13)
+            for _, text, x in self._bands:
+                text.setPos(x, top * 1.13)
         set_text(self.note_label, explanation(result))
         self._show_peak(current())
 

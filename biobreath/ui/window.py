@@ -280,6 +280,8 @@ class TrainerWindow(QtWidgets.QMainWindow):
         self.history_panel = CoherenceHistoryPanel()
         self.strap_panel = StrapPanel()
         self.spectrum_panel = SpectrumPanel()
+        # Room for the plot even when several people's cards would take the whole height.
+        self.spectrum_panel.setMinimumHeight(200)
         self.spectrum_panel.hide()
         bottom.addWidget(self.score_panel, 0)
         bottom.addWidget(self.history_panel, 1)
@@ -614,8 +616,15 @@ class TrainerWindow(QtWidgets.QMainWindow):
 
     def _draw_spectrum(self) -> None:
         news = self._news
-        core = self.session.primary_core if self.session is not None else None
-        self.spectrum_panel.show_result(core, news.coherence if news is not None else None)
+        session = self.session
+        core = session.primary_core if session is not None else None
+        # With several people on screen, say whose spectrum it is (the first strap's).
+        whose = ""
+        if session is not None and len(session.straps) > 1 and session.primary is not None:
+            status = session.straps[session.primary].status
+            whose = status.person or status.name or status.device
+        self.spectrum_panel.show_result(core, news.coherence if news is not None else None,
+                                        whose)
 
     def _fit_text(self) -> None:
         """Size the text to the window: everything grows with it (normal size at 1280x800); the
