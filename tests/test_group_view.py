@@ -3,7 +3,6 @@ drawn offscreen from sessions of 2 and 4 simulated people on virtual straps."""
 
 import asyncio
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +23,6 @@ from PySide6 import QtWidgets  # noqa: E402
 from biobreath.ui import theme  # noqa: E402
 from biobreath.ui.group_view import GroupView, columns_for  # noqa: E402
 from biobreath.ui.timeline import landed  # noqa: E402
-
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def _session(n: int, seconds: float, protocol: str = "coherence", out=None) -> Session:

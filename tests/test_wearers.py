@@ -6,10 +6,9 @@ import asyncio
 import pytest
 
 from biobreath.cli import main
-from biobreath.cli.session import recorded_wearers
 from biobreath.clock import ScaledClock
 from biobreath.core.pacer import Pacer
-from biobreath.files.recording import read_session
+from biobreath.files.recording import read_session, recorded_wearers
 from biobreath.session import Session
 from biobreath.sources.replay import ReplaySource
 
@@ -79,3 +78,26 @@ def test_without_names_per_strap_the_cards_show_the_straps(data_dir, capsys):
 def test_names_that_do_not_fit_the_straps_are_one_line(data_dir, capsys, argv, message):
     code, err = _train(capsys, *argv)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_replay_window_names_the_cards_at_any_moment(data_dir, capsys, loop, replay_window):
+    from biobreath.ui.timeline import landed
+
+    out = data_dir / "pair.sqlite"
+    code, err = _train(capsys, "--people", "2", "--person", "Therapist", "--person", "Client",
+                       "--out", out)
+    assert code == 0, err
+    window, scrub = replay_window(out)
+    for t in (30.0, 10.0):  # a moment after a snapshot, then one before the first
+        scrub.seek(t)
+
+        async def arrived(t=t):
+            while not (window.session.clock.now() == t and landed(window.session)):
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # a few frames
+
+        loop.run_until_complete(asyncio.wait_for(arrived(), 10.0))
+        names = [c.name_label.text() for c in window.group_view.cards.values()]
+        assert names == ["Therapist", "Client"]
+    window.session.stop()
+    loop.run_until_complete(window.task)

@@ -200,6 +200,7 @@ def run(args, *, on_window_end=None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
     if args.command == "replay":
+        from biobreath.files.recording import recorded_wearers
         from biobreath.sources.replay import ReplaySource
 
         data = read_session(args.file, keep_rows=True)  # the replay reads it once
@@ -321,12 +322,6 @@ def _use_preferences(args, person) -> None:
 
         print(f"biobreath: {one_line(person.name)}'s preferences: {', '.join(used)}",
               file=sys.stderr)
-
-
-def recorded_wearers(data):
-    """Who wore each strap of a recording, by address, as it was recorded."""
-    by_address = dict(zip((d.address for d in data.devices), data.wearers, strict=True))
-    return lambda info: by_address.get(info.address, "")
 
 
 def _check_wearers(args) -> None:

@@ -69,7 +69,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1199,6 +1199,14 @@ def _increasing(values: list[int]) -> list[bool]:
         keep[i] = True
         i = before[i]
     return keep
+
+
+def recorded_wearers(data: SessionData) -> Callable[[DeviceInfo], str]:
+    """Who wore a strap of the recording ``data`` (by its address), as recorded: for
+    :class:`~biobreath.session.Session`'s ``wearers``. A plain function, so that copying a
+    session (the replay timeline's snapshots) does not copy the recording with it."""
+    by_address = dict(zip((d.address for d in data.devices), data.wearers, strict=True))
+    return lambda info: by_address.get(info.address, "")
 
 
 def read_events(data: SessionData) -> list[Event]:

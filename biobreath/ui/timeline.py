@@ -25,7 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from biobreath.core.pacer import Pacer
 from biobreath.events import DeviceInfo, Event, Marker
-from biobreath.files.recording import SessionData, read_events
+from biobreath.files.recording import SessionData, read_events, recorded_wearers
 from biobreath.session import Session, SessionListener
 from biobreath.sources.base import BeatSource
 from biobreath.ui.formatting import clock_text
@@ -223,7 +223,8 @@ class Scrubber:
         # the start, is taken now.
         self._pass = Session(ScrubSource(data, self.events, self.times),
                              ScrubClock(0.0, rate=None, playing=True),
-                             Pacer(self.protocol), duration_s=self.duration_s)
+                             Pacer(self.protocol), duration_s=self.duration_s,
+                             wearers=recorded_wearers(data))
         self._pass.listeners.extend(make_listeners(self._pass))
         own = {id(li) for li in self._pass.listeners}
         self._keep = lambda li: id(li) in own
