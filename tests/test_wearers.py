@@ -39,7 +39,9 @@ def test_each_strap_is_named_for_its_person_in_the_file_and_on_replay(data_dir, 
     assert code == 0, err
     data = read_session(out)
     # In the order asked for: the k-th --person wears the k-th strap.
-    assert data.wearers == ("Therapist", "Client")
+    assert list(data.meta["wearers"].values()) == ["Therapist", "Client"]
+    assert data.meta["wearers"] == {d.address: n for d, n in zip(data.devices,
+                                                                 ("Therapist", "Client"))}
     if straps[0] == "--device":
         assert [d.name for d in data.devices] == ["Polar H10 AAAA1111", "Polar H10 BBBB2222"]
     assert data.meta["person"] == "Therapist"  # the first is the one practising
@@ -65,8 +67,9 @@ def test_without_names_per_strap_the_cards_show_the_straps(data_dir, capsys):
     out = data_dir / "pair.sqlite"
     assert _train(capsys, "--people", "2", "--person", "Ana", "--out", out)[0] == 0
     data = read_session(out)
-    # The one named person practises on the first strap; the other is numbered as before.
-    assert data.wearers == ("Ana", "person 2")
+    # Nobody was named per strap: the cards show the straps, live and on replay.
+    assert "wearers" not in data.meta
+    assert recorded_wearers(data)(data.devices[0]) == ""
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -101,3 +104,26 @@ def test_the_replay_window_names_the_cards_at_any_moment(data_dir, capsys, loop,
         assert names == ["Therapist", "Client"]
     window.session.stop()
     loop.run_until_complete(window.task)
+
+
+@pytest.mark.parametrize("told", [None, "Ana", ["Ana"], {"AA": 3}, {"AA": None}, {"AA": ["x"]}])
+def test_a_damaged_wearers_meta_names_nobody(told):
+    import dataclasses
+
+    from biobreath.events import DeviceInfo
+    from biobreath.files.recording import SessionData
+
+    data = dataclasses.replace(_empty_session(), meta={"wearers": told})
+    assert recorded_wearers(data)(DeviceInfo("Polar H10 AA", "AA")) == ""
+    assert isinstance(data, SessionData)
+
+
+def _empty_session():
+    import numpy as np
+
+    from biobreath.files.recording import SessionData
+
+    empty = np.zeros(0)
+    return SessionData(path=None, meta={}, devices=(), device_ids=empty.astype(int),
+                       rr_ticks=empty.astype(int), rr_ms=empty, beat_time_s=empty,
+                       arrival_s=empty, artifact=empty.astype(bool), events=())

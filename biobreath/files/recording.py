@@ -562,7 +562,6 @@ class SessionData:
     ecg: tuple[Signal, ...] = ()   # raw ECG per device (Polar H10), if recorded
     acc: tuple[Signal, ...] = ()   # raw chest acceleration per device, if recorded
     warnings: tuple[str, ...] = ()  # what was malformed and skipped, one sentence each
-    wearers: tuple[str, ...] = ()   # who wore each strap of ``devices`` ("" if not recorded)
     # The rows as read, kept for :func:`read_events` when asked (``read_session(keep_rows=True)``)
     rows: _Loaded | None = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -909,7 +908,6 @@ class _Loaded:
     # The rows a replay leaves out for want of a valid order number (table, row id); None when
     # the file has no order numbers (format 1) and is replayed in time order.
     unordered: frozenset[tuple[str, int]] | None = None
-    wearers: tuple[str, ...] = ()  # who wore each strap, as in ``devices``
 
 
 def _load(path: Path) -> _Loaded:
@@ -976,15 +974,13 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
 
     index: dict[int, int] = {}
     devices = []
-    wearers = []
-    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile", "person")
+    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile")
     for row in db.execute(f"SELECT id, {', '.join(col('devices', c) for c in text_cols)} "
                           "FROM devices ORDER BY id"):
         if type(row[0]) is not int:
             continue
         fields = [_device_text(v, c, row[0], report) for c, v in zip(text_cols, row[1:])]
         devices.append(DeviceInfo(*fields[:5], profile=fields[5] or "generic"))
-        wearers.append(fields[6])
         index[row[0]] = len(devices)
 
     def rows(table: str, query: str, check):
@@ -1063,7 +1059,7 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
               "acc": [(r[0], r[6]) for r in frames["acc"]],
               "events": [(r[0], r[5]) for r in events if r[3] in _STREAM_KINDS]}
     return _Loaded(meta, version, tuple(devices), beats, notes, frames["ecg"], frames["acc"],
-                   events, report, _check_order(version, stream, report), tuple(wearers))
+                   events, report, _check_order(version, stream, report))
 
 
 def _check_order(version: int, stream: dict[str, list[tuple[int, object]]], report: _Report
@@ -1139,7 +1135,7 @@ def read_session(path: str | Path, *, keep_rows: bool = False) -> SessionData:
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
         events=tuple((t, d, kind, value) for _, t, d, kind, value, _ in ld.events),
         ecg=_signal(ld.ecg, "<i4", 1), acc=_signal(ld.acc, "<i2", 3),
-        warnings=ld.report.warnings(), wearers=ld.wearers, rows=ld if keep_rows else None)
+        warnings=ld.report.warnings(), rows=ld if keep_rows else None)
     try:
         data.protocol()
     except SessionFileError as e:
@@ -1202,10 +1198,14 @@ def _increasing(values: list[int]) -> list[bool]:
 
 
 def recorded_wearers(data: SessionData) -> Callable[[DeviceInfo], str]:
-    """Who wore a strap of the recording ``data`` (by its address), as recorded: for
-    :class:`~biobreath.session.Session`'s ``wearers``. A plain function, so that copying a
-    session (the replay timeline's snapshots) does not copy the recording with it."""
-    by_address = dict(zip((d.address for d in data.devices), data.wearers, strict=True))
+    """Who wore a strap of the recording ``data`` (by its address) as the live session was told
+    (meta ``wearers``; "" for a strap nobody was named for): for
+    :class:`~biobreath.session.Session`'s ``wearers``, so a replay names the straps as live. A
+    plain function, so that copying a session (the replay timeline's snapshots) does not copy
+    the recording with it."""
+    told = data.meta.get("wearers")
+    by_address = {k: v for k, v in told.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(told, dict) else {}
     return lambda info: by_address.get(info.address, "")
 
 

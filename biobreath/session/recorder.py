@@ -47,6 +47,7 @@ class RecordingListener(SessionListener):
         self.person, self.before, self.after = person, before, after
         self._session: Session | None = None
         self._rows: dict[str, deque[int]] = {}  # rows of beats not yet judged, per strap
+        self._wearers: dict[str, str] = {}  # who wears which strap, by address, when told
         self._seq = 0
 
     @property
@@ -73,7 +74,11 @@ class RecordingListener(SessionListener):
             self._rows[address] = deque()
             info = next((d for d in self._session.source.devices if d.address == address), None)
             first = self.person if len(self._rows) == 1 else ""
-            self.recorder.device_id(info or address, self._session.wearer(address) or first)
+            wearer = self._session.wearer(address)
+            self.recorder.device_id(info or address, wearer or first)
+            if wearer:  # as the session was told, for a replay to say the same
+                self._wearers[address] = wearer
+                self.recorder.set_meta(wearers=self._wearers)
         return address
 
     def on_event(self, ev: Event) -> None:
