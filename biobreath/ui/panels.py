@@ -9,6 +9,7 @@ redraws its own items in another one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyqtgraph as pg
@@ -127,6 +128,42 @@ def marker_line(x: float, text: str, p: Palette, *, position: float,
     return line
 
 
+class MarkerLines:
+    """A plot's marker lines, one per marker: new markers are added as they come, and the lines
+    are rebuilt only when the list shrinks (a new session) or the look changes. Iterating gives
+    (marker, line) pairs. ``x_of(marker)``: where a line goes (NaN: placed later, hidden)."""
+
+    def __init__(self, x_of: Callable[[Marker], float]) -> None:
+        self._x_of = x_of
+        self._lines: list[tuple[Marker, pg.InfiniteLine]] = []
+
+    def __iter__(self) -> Iterator[tuple[Marker, pg.InfiniteLine]]:
+        return iter(self._lines)
+
+    @property
+    def markers(self) -> list[Marker]:
+        return [m for m, _ in self._lines]
+
+    def show(self, plot: pg.PlotItem, markers: list[Marker], p: Palette, scale: float) -> None:
+        """Draw ``markers`` on ``plot`` in palette ``p`` at ``scale``."""
+        if len(markers) < len(self._lines):
+            for _, line in self._lines:
+                plot.removeItem(line)
+            self._lines = []
+        for m in markers[len(self._lines):]:
+            x = self._x_of(m)
+            line = marker_line(x, m.text, p, position=_stagger(m, markers), scale=scale)
+            line.setVisible(not math.isnan(x))
+            plot.addItem(line)
+            self._lines.append((m, line))
+
+    def restyle(self, plot: pg.PlotItem, p: Palette, scale: float) -> None:
+        """Draw the same markers again in palette ``p`` at ``scale``."""
+        markers = self.markers
+        self.show(plot, [], p, scale)
+        self.show(plot, markers, p, scale)
+
+
 class HeartRateTrace(Panel):
     """Heart rate over the pacer's breathing curve (and the breathing the strap measures), with
     the session's markers, on a fixed "seconds from now" axis.
@@ -147,7 +184,7 @@ class HeartRateTrace(Panel):
         self._curve_end = -math.inf
         self._breathing: BreathingEstimate | None = None
         self._breathing_new = False
-        self._markers: list[tuple[Marker, pg.InfiniteLine]] = []
+        self._markers = MarkerLines(lambda m: math.nan)  # placed at each frame
         self._scale = 1.0
 
         lay = QtWidgets.QVBoxLayout(self)
@@ -249,9 +286,7 @@ class HeartRateTrace(Panel):
         self.artifact_marks.setBrush(pg.mkBrush(p.artifact))
         self.artifact_marks.setPen(pg.mkPen(p.artifact, width=2.5 * k))
         set_text(self.legend_label, _legend(p, measured=self._breathing is not None))
-        markers = [m for m, _ in self._markers]
-        self.show_markers([])
-        self.show_markers(markers)
+        self._markers.restyle(self.plot.getPlotItem(), p, k)
 
     def rescale(self, scale: float) -> None:
         """Draw lines, axis titles and markers ``scale`` times their normal size."""
@@ -267,7 +302,7 @@ class HeartRateTrace(Panel):
     @property
     def markers(self) -> list[Marker]:
         """The markers drawn (the visible ones at their place, the others hidden)."""
-        return [m for m, _ in self._markers]
+        return self._markers.markers
 
     def reset(self) -> None:
         """Empty the trace for a new session."""
@@ -288,17 +323,7 @@ class HeartRateTrace(Panel):
 
     def show_markers(self, markers: list[Marker]) -> None:
         """Draw ``markers`` (session time): the new ones in the list are added, none rebuilt."""
-        item = self.plot.getPlotItem()
-        if len(markers) < len(self._markers):
-            for _, line in self._markers:
-                item.removeItem(line)
-            self._markers = []
-        for m in markers[len(self._markers):]:
-            line = marker_line(math.nan, m.text, self._palette, position=_stagger(m, markers),
-                               scale=self._scale)
-            line.hide()
-            item.addItem(line)
-            self._markers.append((m, line))
+        self._markers.show(self.plot.getPlotItem(), markers, self._palette, self._scale)
 
     def show_beats(self, core: LiveCore) -> None:
         """Redraw the heart rate of the last ``PAST_S`` of ``core``'s beats, and its numbers."""
@@ -708,7 +733,7 @@ class CoherenceHistoryPanel(Panel):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._scores: tuple[list[float], list[float]] = ([], [])
-        self._markers: list[tuple[Marker, pg.InfiniteLine]] = []
+        self._markers = MarkerLines(lambda m: m.t / 60)  # minutes
         self._scale = 1.0
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(14, 8, 14, 6)
@@ -751,9 +776,7 @@ class CoherenceHistoryPanel(Panel):
         self.curve.setPen(pg.mkPen(p.text, width=2.5 * k))
         self.last.setSize(13 * k)
         self.show_scores(*self._scores)
-        markers = [m for m, _ in self._markers]
-        self.show_markers([])
-        self.show_markers(markers)
+        self._markers.restyle(self.plot.getPlotItem(), p, k)
 
     def rescale(self, scale: float) -> None:
         """Draw lines, level names, axis title and markers ``scale`` times their normal size."""
@@ -780,16 +803,7 @@ class CoherenceHistoryPanel(Panel):
 
     def show_markers(self, markers: list[Marker]) -> None:
         """Draw ``markers`` (session time) as labelled lines: the new ones in the list are added."""
-        item = self.plot.getPlotItem()
-        if len(markers) < len(self._markers):
-            for _, line in self._markers:
-                item.removeItem(line)
-            self._markers = []
-        for m in markers[len(self._markers):]:
-            line = marker_line(m.t / 60, m.text, current(), position=_stagger(m, markers),
-                               scale=self._scale)
-            item.addItem(line)
-            self._markers.append((m, line))
+        self._markers.show(self.plot.getPlotItem(), markers, current(), self._scale)
 
 
 def _dotted(text: str, colour: str) -> str:
