@@ -334,6 +334,14 @@ def test_people_command_refuses_in_one_line(data_dir, capsys, argv, message):
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_refused_setting_changes_nothing(data_dir, capsys):
+    _run(capsys, "people", "Ana", "--protocol", "demo")
+    code, _, err = _run(capsys, "people", "Ana", "--protocol", "sigh", "--resonance", "40")
+    assert code == 1 and "2-30 breaths/min" in err
+    with People() as people:
+        assert people.get("Ana").protocol == "demo" and people.get("Ana").resonance_bpm is None
+
+
 def test_auto_source_falls_back_to_the_simulated_strap_in_one_line(monkeypatch, tmp_path,
                                                                     capsys):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-bus")

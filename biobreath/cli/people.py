@@ -74,10 +74,12 @@ def run(args) -> int:
     with People() as people:
         if args.name is not None:
             name = check_name(args.name)
-            if changes:
-                people.set_preferences(name, **changes)
+            # The rate first: it is the one setting checked only as it is stored, and a
+            # refused one must leave the others unchanged too.
             if args.resonance is not None:
                 people.set_resonance(name, args.resonance, source="hand")
+            if changes:
+                people.set_preferences(name, **changes)
             if people.get(name) is None:
                 raise BiobreathError(f"nobody called {name!r} is known here; give a setting "
                                      "to add them")
