@@ -181,7 +181,12 @@ def session_people(s: SessionData) -> list[tuple[int, DeviceInfo, str]]:
 
 def read_session_rr(path: Path) -> list[RRRecording]:
     """Every strap's beats in a session file, one :class:`RRRecording` per person."""
-    s = read_session(path)
+    return session_recordings(read_session(path))
+
+
+def session_recordings(s: SessionData) -> list[RRRecording]:
+    """Every strap's beats in a session already read, one :class:`RRRecording` per person."""
+    path = s.path
     protocol = s.protocol()
     people = [(i, dev, person) for i, dev, person in session_people(s)
               if np.any(s.device_ids == i)]

@@ -80,6 +80,7 @@ from biobreath import __version__
 from biobreath.core.protocol import BreathingProtocol, parse_protocol
 from biobreath.errors import ProtocolError, RecordingError, SessionFileError
 from biobreath.events import (
+    TICKS_PER_S,
     AccSamples,
     Battery,
     Beat,
@@ -983,7 +984,16 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
         devices.append(DeviceInfo(*fields[:5], profile=fields[5] or "generic"))
         index[row[0]] = len(devices)
 
-    def rows(table: str, query: str, check):
+    def rows(table: str, query: str, check, clean: str = "", fast=None):
+        """The rows of ``query`` that pass ``check``. ``clean``: an SQL condition that only rows
+        ``check`` accepts can meet; when every row meets it (as in any file we wrote), ``fast``
+        converts them all at once, as ``check`` would, without testing them one by one."""
+        if clean and fast is not None:
+            bad = db.execute(f"SELECT count(*) FROM {table} WHERE ({clean}) IS NOT 1").fetchone()
+            if bad[0] == 0:
+                good = fast(db.execute(query).fetchall())
+                report.totals[table] = len(good)
+                return good
         good, n = [], 0
         for r in db.execute(query):
             n += 1
@@ -993,6 +1003,14 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
                 report.skip(table, r[0], str(e))
         report.totals[table] = n
         return good
+
+    ids = ", ".join(str(i) for i in index) or "NULL"
+    number = "typeof({0}) IN ('integer', 'real')"
+    # Conditions that imply the checks below (stricter where rounding could differ): SQLite
+    # stores NaN as NULL, and an infinity fails every bound.
+    device_ok = f"typeof(device_id) = 'integer' AND device_id IN ({ids})"
+    flag_ok = "({0} IS NULL OR (typeof({0}) = 'integer' AND {0} IN (0, 1)))"
+    time_ok = f"{number} AND {{0}} BETWEEN {T_MIN_S!r} AND {T_MAX_S!r}"
 
     def beat(r):
         rid, dev, ticks, ms, bt, at, artifact, seq, gap = r
@@ -1027,25 +1045,47 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
                     None if at is None else _time(at, "arrival_s"), seq)
         return check
 
+    scalars: dict[str, object] = {}  # JSON text of plain values, decoded once (heart rates)
+
     def event(r):
         rid, t, dev, kind, value, seq = r
         t = _time(t, "t_s")
         d = None if dev is None else _ref(dev, index)
         if not isinstance(kind, str) or not kind:
             raise _Bad(f"kind {_show(kind)} is not a name")
-        value = None if value is None else _json(value, "value")
+        if isinstance(value, str) and value in scalars:
+            value = scalars[value]
+        elif value is not None:
+            text, value = value, _json(value, "value")
+            if isinstance(value, int | float | str | bool):  # immutable: safe to share
+                scalars[text] = value
         _check_event_value(kind, value)
         return (rid, t, d, kind, value, seq)
 
+    artifact, gap = col("beats", "artifact"), col("beats", "gap")
+    beats_clean = " AND ".join((
+        device_ok, f"typeof(rr_ticks) = 'integer' AND rr_ticks BETWEEN 1 AND {MAX_RR_TICKS}",
+        number.format("rr_ms"), f"rr_ms > 0 AND rr_ms <= {ticks_to_ms(MAX_RR_TICKS)!r}",
+        f"abs(rr_ms - rr_ticks * 1000.0 / {TICKS_PER_S}) <= 0.499",
+        time_ok.format("beat_time_s"), time_ok.format("arrival_s"),
+        f"beat_time_s <= arrival_s + {BEAT_AFTER_ARRIVAL_S!r}",
+        flag_ok.format(artifact), flag_ok.format(gap)))
     beats = rows("beats", "SELECT id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, "
-                          f"{col('beats', 'artifact')}, {col('beats', 'seq')}, "
-                          f"{col('beats', 'gap')} FROM beats ORDER BY id", beat)
+                          f"{artifact}, {col('beats', 'seq')}, {gap} FROM beats ORDER BY id",
+                 beat, beats_clean,
+                 lambda all_rows: [(rid, index[d], ticks, float(ms), float(bt), float(at),
+                                    a or 0, seq, g or 0)
+                                   for rid, d, ticks, ms, bt, at, a, seq, g in all_rows])
     if report.totals["beats"] and not beats:
         raise SessionFileError(f"{path}: no usable beats: all {report.totals['beats']} rows of "
                                f"table beats are damaged ({report.first('beats')})")
     notes = rows("notifications", "SELECT id, device_id, arrival_s, payload, "
                                   f"{col('notifications', 'seq')} FROM notifications ORDER BY id",
-                 notification)
+                 notification,
+                 f"{device_ok} AND {time_ok.format('arrival_s')} AND typeof(payload) = 'blob' "
+                 f"AND length(payload) <= {MAX_PAYLOAD}",
+                 lambda all_rows: [(rid, index[d], float(at), payload, seq)
+                                   for rid, d, at, payload, seq in all_rows])
     frames = {table: rows(table, f"SELECT id, device_id, t0_s, fs_hz, samples, "
                                  f"{col(table, 'arrival_s')}, {col(table, 'seq')} FROM {table} "
                                  "ORDER BY id", frame(width, unit))
@@ -1079,7 +1119,10 @@ def _check_order(version: int, stream: dict[str, list[tuple[int, object]]], repo
             else:
                 report.skip(table, rid, f"seq {_show(seq)} is not an order number", kind="order")
                 out.add((table, rid))
-        for (rid, seq), ok in zip(numbered, _increasing([seq for _, seq in numbered])):
+        seqs = [seq for _, seq in numbered]
+        if all(a < b for a, b in zip(seqs, seqs[1:])):
+            continue  # in order, as written: nothing to find
+        for (rid, seq), ok in zip(numbered, _increasing(seqs)):
             if not ok:
                 report.skip(table, rid, f"seq {seq} is out of order", kind="order")
                 out.add((table, rid))

@@ -26,7 +26,7 @@ import numpy as np
 from biobreath.core.coherence import coherence_scores, peak_to_trough, score_level
 from biobreath.errors import BiobreathError
 from biobreath.files.people import DEFAULT_PERSON, Checkin, People, SessionEntry, check_name
-from biobreath.files.readers import read_session_rr
+from biobreath.files.readers import session_recordings
 from biobreath.files.recording import (
     SessionData,
     default_session_dir,
@@ -67,7 +67,7 @@ def session_entry(path: str | Path) -> SessionEntry:
     if data.rr_ms.size:
         # The first strap's beats (the person the session was for); no protocol: the history
         # needs no resonance criteria.
-        rec = dataclasses.replace(read_session_rr(path)[0], protocol=None)
+        rec = dataclasses.replace(session_recordings(data)[0], protocol=None)
         n_beats = int(rec.rr_ms.size)
         try:
             a = analyze_recording(rec)
