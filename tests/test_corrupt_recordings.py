@@ -781,7 +781,8 @@ _EDGES = st.sampled_from([
 
 
 @settings(max_examples=ROW_EXAMPLES, **_SETTINGS)
-@given(changes=st.just([]) | _CHANGES, edge=_EDGES, pick=st.integers(0, 10**6), k=st.integers(0, 10**6))
+@given(changes=st.just([]) | _CHANGES, edge=_EDGES, pick=st.integers(0, 10**6),
+       k=st.integers(0, 10**6))
 def test_rows_read_at_once_equal_rows_checked_one_by_one(bases, changes, edge, pick, k):
     """A table whose rows all look sound is read at once (:func:`read_session`'s fast path); a
     table with one unsound row is checked row by row. A row added that every check refuses
