@@ -7,7 +7,9 @@ Every figure printed here is **whole process**: a fresh interpreter started by
 ``subprocess.run``, so interpreter start-up, imports, reading the file, artifact correction, all
 HRV domains, coherence and the JSON output are all in it, as when a user types the command. It
 generates RR text files (one interval in ms per line) of 100 000 and 1 000 000 beats and of the
-first 5 minutes in a temporary folder, then prints the best of ``--runs`` runs of:
+first 5 minutes in a temporary folder, compiles the package's bytecode as an install does (this
+machine sets ``PYTHONDONTWRITEBYTECODE``; the runs go without it), then prints the best of
+``--runs`` runs of:
 
 * ``python -m biobreath --help``;
 * ``python -m biobreath analyze --json FILE`` (``--artifacts auto``, the default) for each file;
@@ -35,7 +37,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._util import user_env  # noqa: E402
 from benchmarks.bench_hrv import synthetic_beats  # noqa: E402
+
+ENV = user_env(ROOT)
 
 NEUROKIT_SCRIPT = """
 import sys, warnings
@@ -91,7 +96,7 @@ def write_rr(path: Path, rr: np.ndarray) -> Path:
 def run(cmd: list[str]) -> float:
     """Wall time (s) of one whole process; it must succeed."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=ENV)
     return time.perf_counter() - t0
 
 
@@ -120,7 +125,7 @@ def side_by_side(ours: list[str], theirs: list[str], runs: int) -> tuple[float, 
 def stages(path: Path) -> list[tuple[str, float]]:
     """In-process time (s) of each stage of the analysis, in one fresh process."""
     out = subprocess.run([sys.executable, "-c", STAGES_SCRIPT, str(path)], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout
+                         capture_output=True, text=True, cwd=ROOT, env=ENV).stdout
     return [(name, float(s)) for name, s in (line.split("\t") for line in out.splitlines())]
 
 

@@ -5,9 +5,10 @@ Run from the repository root: python benchmarks/bench_session.py [--runs 5] [--h
 **Whole process** (what a user waits for): ``biobreath train --headless --speed max --duration 3600
 --out X`` and ``biobreath replay X --headless --speed max``, each a fresh interpreter started by
 ``subprocess.run`` (imports, the session file's creation and closing included), run ``--runs``
-times alternately; the median and the range are printed, since the machine is shared and noisy,
-of the wall time and of the CPU time the process used (user + system: less sensitive to other
-work on the machine, though a loaded machine still slows it).
+times alternately, with the package's bytecode compiled as an install leaves it (this machine sets
+``PYTHONDONTWRITEBYTECODE``; the runs go without it); the median and the range are printed, since
+the machine is shared and noisy, of the wall time and of the CPU time the process used (user +
+system: less sensitive to other work on the machine, though a loaded machine still slows it).
 **In-process**: the same hour run by ``Session`` inside this process (imports excluded), beside
 its peer, the bare simulated strap (bytes -> parser -> beat timing, no session) in the same run.
 ``--hours-memory 0`` leaves out the memory run.
@@ -38,8 +39,12 @@ from biobreath.sim.source import SimulatedStrap
 from biobreath.sources.replay import ReplaySource
 from biobreath.ui.headless import HeadlessPrinter
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._util import user_env  # noqa: E402
+
 HOUR = 3600.0
 ROOT = Path(__file__).resolve().parents[1]
+ENV = user_env(ROOT)
 
 
 def rss_mb() -> float:
@@ -90,7 +95,7 @@ def _children_cpu() -> float:
 def timed(cmd: list[str]) -> tuple[float, float]:
     """Wall time and CPU time (s) of one whole process; it must succeed."""
     c0, t0 = _children_cpu(), time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=ENV)
     return time.perf_counter() - t0, _children_cpu() - c0
 
 
