@@ -174,6 +174,8 @@ class Session:
         return self.straps[device]
 
     def _set_status(self, s: _Strap, **changes) -> None:
+        if all(getattr(s.status, k) == v for k, v in changes.items()):
+            return  # as most calls find it (one per beat): no copy to make
         new = replace(s.status, **changes)
         if new != s.status:
             s.status = new
