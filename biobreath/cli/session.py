@@ -141,16 +141,16 @@ AUTO_SCAN_S = 3.0  # how long --source auto listens for a strap before taking th
 def _auto_source(args) -> str:
     """What ``--source auto`` means here: "ble" when Bluetooth works and a heart-rate strap is
     heard within :data:`AUTO_SCAN_S`, else "sim", said in one line on standard error."""
+    if args.device:
+        return "ble"  # a strap asked for by name: wait for it, as --source ble does
+    if args.speed != 1.0 or args.sim_link:
+        return "sim"  # only simulated straps run faster or have a simulated link
     import asyncio
 
     from bleak.exc import BleakError
 
     from biobreath.sources.factory import scan_straps
 
-    if args.device:
-        return "ble"  # a strap asked for by name: wait for it, as --source ble does
-    if args.speed != 1.0 or args.sim_link:
-        return "sim"  # only simulated straps run faster or have a simulated link
     try:
         heard = asyncio.run(scan_straps(AUTO_SCAN_S))
     except (BiobreathError, BleakError, OSError) as e:

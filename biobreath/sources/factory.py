@@ -6,14 +6,16 @@ so a real strap never loads the simulator."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from biobreath.clock import Clock, ScaledClock
 from biobreath.core.pacer import Pacer
 from biobreath.errors import BiobreathError
 from biobreath.sources.base import BeatSource
 from biobreath.sources.threaded import OwnThreadSource
-from biobreath.straps.ble import BleStrap
-from biobreath.straps.scan import ScanResult, scan
+
+if TYPE_CHECKING:
+    from biobreath.straps.scan import ScanResult
 
 
 def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
@@ -31,6 +33,9 @@ def open_strap_source(devices: Sequence[str] = (), *, virtual: bool = False,
     :mod:`biobreath.sources.threaded`; for the window, whose frames would otherwise hold it up).
     """
     if not virtual:
+        # bleak loads only for real straps: a simulated session starts without it.
+        from biobreath.straps.ble import BleStrap
+
         source: BeatSource = BleStrap(devices, pmd=pmd, fallback_to_any=fallback_to_any)
     else:
         from biobreath.sim.virtual_source import open_virtual_straps
@@ -59,6 +64,8 @@ def open_simulated_strap(sim_params, pacer: Pacer) -> BeatSource:
 async def scan_straps(timeout_s: float, *, virtual: bool = False) -> list[ScanResult]:
     """``biobreath scan``: the computer's Bluetooth, or (``virtual``) a virtual radio with one
     virtual Polar H10 on it."""
+    from biobreath.straps.scan import scan
+
     if not virtual:
         return await scan(timeout_s)
     from biobreath.sim.bumble_backend import VirtualRadio, radio_backend
