@@ -191,7 +191,7 @@ class Session:
         failure: Exception | None = None
         try:
             while True:
-                deadline = min(self.pacer.breath_start(self._breath + 1), self.duration_s)
+                deadline = min(self._next_breath(), self.duration_s)
                 ev = await self._next(queue, deadline, stopper)
                 if ev is _STOP:
                     break
@@ -284,13 +284,16 @@ class Session:
         # (event loops may fire a timer up to their clock's resolution early).
         return Tick(max(self.clock.now(), deadline))
 
-    def _advance_pacer(self, t: float) -> None:
-        """Report every pacer breath that ended by ``t`` (s)."""
-        # The next boundary is asked of the pacer once per breath, not at every event: the pace
-        # changes only here, at a boundary.
+    def _next_breath(self) -> float:
+        """When (s) the next pacer breath starts. Asked of the pacer once per breath, not at
+        every event: the pace changes only in :meth:`_advance_pacer`, at a boundary."""
         if self._next_breath_t is None:
             self._next_breath_t = self.pacer.breath_start(self._breath + 1)
-        while (t1 := self._next_breath_t) <= t:
+        return self._next_breath_t
+
+    def _advance_pacer(self, t: float) -> None:
+        """Report every pacer breath that ended by ``t`` (s)."""
+        while (t1 := self._next_breath()) <= t:
             t0 = self.pacer.breath_start(self._breath)
             shape = self.pacer.segment(t0).shape
             self._report_breath(self._breath, t0, t1, shape.rate_bpm if shape else None)
@@ -303,7 +306,7 @@ class Session:
                 except ProtocolError as e:  # allowed when asked, not in the step begun since
                     log.warning("the pace was not changed: %s", e)
             self._adapt(t1)
-            self._next_breath_t = self.pacer.breath_start(self._breath + 1)
+            self._next_breath_t = None
         self.t = max(self.t, t)
 
     def _clean_beats(self, s: _Strap, seconds: float) -> tuple[np.ndarray, np.ndarray]:
