@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import interpolate, signal
 
 from biobreath.core import hrv
@@ -372,9 +375,11 @@ def test_sample_entropy_counts_equal_brute_force_pair_counting(
     # Several hundred beats: many 64-template words, runs crossing word and block boundaries.
     # "continuous" takes the path for many distinct values (and queries tested one by one), the
     # others the one for few (and queries grouped by value); one-word blocks check that blocks
-    # join up; a dense limit above N compares all pairs at once instead.
+    # join up; a dense limit above N compares all pairs at once instead. Histograms are turned
+    # off: they are tested below.
     monkeypatch.setattr(hrv, "_BLOCK_WORDS", block_words)
     monkeypatch.setattr(hrv, "_DENSE_TEMPLATES", dense_limit)
+    monkeypatch.setattr(hrv, "_HISTOGRAM_CELLS", 0)
     rng = np.random.default_rng(40 + m)
     rr = 850.0 + np.cumsum(rng.normal(0.0, 15.0, 700)) * 0.3 + rng.normal(0.0, 20.0, 700)
     if kind == "quantised":
@@ -387,6 +392,90 @@ def test_sample_entropy_counts_equal_brute_force_pair_counting(
         sampen = hrv.nonlinear(rr, sampen_m=m, sampen_r=r / float(np.std(rr, ddof=1))).sampen
         if a and b:
             assert sampen == -math.log(a / b)
+
+
+def value_codes(x: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codes and match bounds that hrv._template_matches hands to its counting methods."""
+    values, codes = np.unique(x, return_inverse=True)
+    lo, hi = hrv._match_bounds(values, r)
+    return codes, lo, hi
+
+
+def wandering_beats(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 850.0 + np.cumsum(rng.normal(0.0, 15.0, n)) * 0.3 + rng.normal(0.0, 20.0, n)
+
+
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("kind", ["continuous", "quantised", "coarse", "tenths"])
+def test_histogram_counts_equal_brute_force_pair_counting(m: int, kind: str) -> None:
+    rr = wandering_beats(400, 50 + m)
+    if kind == "quantised":
+        rr = np.round(rr * 1.024) / 1.024   # a chest strap's 1/1024 s
+    elif kind == "coarse":
+        rr = np.round(rr / 8.0) * 8.0       # distances exactly at r = 8
+    elif kind == "tenths":
+        rr = np.round(rr / 4.0) / 10.0      # 0.1 steps: a - b rounds either side of r = 0.3
+    for r in (0.2 * float(np.std(rr, ddof=1)), 8.0, 0.3, 0.0):
+        codes, lo, hi = value_codes(rr, r)
+        assert hrv._histogram_matches(codes, m, lo, hi) == brute_force_counts(rr, m, r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=4, max_size=80), st.integers(1, 2),
+       st.integers(0, 12), st.sampled_from([1.0, 0.1, 1000.0 / 1024.0]))
+def test_histogram_counts_equal_brute_force_on_a_grid(steps: list[int], m: int, width: int,
+                                                     step: float) -> None:
+    # Values and r on one grid, so that many pairs lie exactly at (or a rounding away from) r.
+    rr = 300.0 + np.array(steps) * step
+    r = width * step / 2
+    codes, lo, hi = value_codes(rr, r)
+    assert hrv._histogram_matches(codes, m, lo, hi) == brute_force_counts(rr, m, r)
+
+
+@pytest.mark.parametrize("m", [1, 2])
+def test_histogram_counts_equal_the_bit_masks_on_20000_quantised_beats(m: int) -> None:
+    rng = np.random.default_rng(31)
+    t = np.arange(20000) * 0.9
+    rr = 900.0 + 60.0 * np.sin(2 * np.pi * t / 3000) + 25.0 * np.sin(2 * np.pi * 0.1 * t)
+    rr = np.round((rr + rng.normal(0.0, 15.0, t.size)) * 1.024) / 1.024
+    for r in (0.2 * float(np.std(rr, ddof=1)), 8 * 1000.0 / 1024.0):
+        codes, lo, hi = value_codes(rr, r)
+        assert hrv._histogram_matches(codes, m, lo, hi) == hrv._bitmask_matches(codes, m, lo, hi)
+
+
+def test_template_matches_takes_the_cheaper_counting_method(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Few distinct values: histograms (they cost D steps whatever the pairs); a value per beat
+    # (too many for the tables), m = 3, or a thousand values on 20 000 beats (D x the boxes'
+    # union, a hundred squared, costs far more than bit masks over short runs): bit masks.
+    wandering = wandering_beats(20000, 60)
+    beats = {"coarse": np.round(wandering / 8.0) * 8.0,
+             "quantised": np.round(wandering * 1.024) / 1.024,
+             "continuous": wandering_beats(20000, 61)}
+    r = 8.0
+    expected = {}
+    for kind, x in beats.items():
+        codes, lo, hi = value_codes(x, r)
+        for m in (1, 2, 3):
+            expected[kind, m] = hrv._bitmask_matches(codes, m, lo, hi)
+
+    histogram_matches = hrv._histogram_matches
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("histograms were expected")
+
+    def decline(*args: Any) -> None:
+        assert histogram_matches(*args) is None, "bit masks were expected"
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hrv, "_bitmask_matches", refuse)
+        for m in (1, 2):
+            assert hrv._template_matches(beats["coarse"], m, r) == expected["coarse", m]
+    monkeypatch.setattr(hrv, "_histogram_matches", decline)
+    for kind, m in [("continuous", 1), ("continuous", 2), ("continuous", 3), ("coarse", 3),
+                    ("quantised", 2)]:
+        assert hrv._template_matches(beats[kind], m, r) == expected[kind, m]
 
 
 def test_sample_entropy_of_five_hours_equals_a_kd_tree_count() -> None:
