@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -517,9 +518,10 @@ class _SortedWindow:
     def quantile(self, q: float) -> float:
         """Linearly interpolated quantile, as NumPy's default; the window must not be empty."""
         s = self._sorted
-        pos = q * (len(s) - 1)
+        top = len(s) - 1
+        pos = q * top
         lo = int(pos)
-        hi = min(lo + 1, len(s) - 1)
+        hi = min(lo + 1, top)
         return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
     def __len__(self) -> int:
@@ -564,7 +566,7 @@ class CausalDetector:
     def push(self, rr_ms: float) -> list[tuple[int, ArtifactKind]]:
         """Add one RR interval (ms); return the verdicts that became possible (zero or one)."""
         rr = float(rr_ms)
-        if not (np.isfinite(rr) and rr > 0):
+        if not (math.isfinite(rr) and rr > 0):
             raise ValueError(f"rr_ms must be finite and positive, got {rr_ms!r}")
         drr = rr - self._rr[-1] if self._rr else 0.0
         if self._rr:
@@ -603,7 +605,8 @@ class CausalDetector:
         rr_hist, drr_hist = self._rr, self._drr
         j = len(rr_hist) - 1 - following      # position of the judged beat in the deques
         th1 = _quartile_threshold(self._abs_drr, p)
-        d = [drr_hist[k] / th1 if 0 <= k < len(drr_hist) else 0.0 for k in range(j - 1, j + 3)]
+        held = len(drr_hist)
+        d = [drr_hist[k] / th1 if 0 <= k < held else 0.0 for k in range(j - 1, j + 3)]
         rr = rr_hist[j]
         med = self._recent_rr.quantile(0.5)
         mrr = rr - med
@@ -628,6 +631,6 @@ class CausalDetector:
 
 def _quartile_threshold(window: _SortedWindow, p: ArtifactParams) -> float:
     """alpha x quartile deviation of a window, floored (the floor alone when it is empty)."""
-    if not len(window):
+    if not window._fifo:  # empty (not len(window): this runs twice a beat)
         return p.min_threshold_ms
     return max(p.alpha * (window.quantile(0.75) - window.quantile(0.25)) / 2.0, p.min_threshold_ms)

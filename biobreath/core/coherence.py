@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -130,19 +131,74 @@ def _band_weights(freq: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarr
     return np.clip(np.minimum(hi, freq + df / 2) - np.maximum(lo, freq - df / 2), 0.0, None)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Bins:
+    """What :func:`_measures` reads from a frequency grid, the same for every spectrum on it."""
+
+    df: float
+    total_weights: np.ndarray   # per bin, its overlap (Hz) with the total band
+    first: int                  # first and last bin of the peak band
+    last: int
+    pad: bool                   # a band bin has a neighbour past the spectrum's ends
+    offsets: np.ndarray         # bins that can reach a peak window, relative to its peak bin
+    near_inside: bool           # ... all inside the spectrum, whichever band bin peaks
+    peak_weights: np.ndarray    # their overlap (Hz) with a window inside the total band
+    window_inside: np.ndarray   # per bin, whether a window centred there is inside the total band
+    lf: np.ndarray              # bins of the LF band
+
+
+class _Grid:
+    """Frequencies (Hz) as a cache key: hashed by their count and ends alone (hashing every value
+    would cost more than the measures' arithmetic), equal only to the very same values."""
+
+    __slots__ = ("freq", "_hash")
+
+    def __init__(self, freq: np.ndarray) -> None:
+        self.freq = np.array(freq, dtype=np.float64)  # a copy: the caller's may change later
+        self._hash = hash((self.freq.size, self.freq[0], self.freq[-1]))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Grid) and self.freq.shape == other.freq.shape
+                and bool((self.freq == other.freq).all()))
+
+
+@lru_cache(maxsize=16)
+def _bins(params: CoherenceParams, grid: _Grid) -> _Bins:
+    """:class:`_Bins` of the frequency grid ``grid``."""
+    freq = grid.freq
+    df = freq[1] - freq[0]
+    band = np.flatnonzero((freq >= params.peak_band_hz[0]) & (freq <= params.peak_band_hz[1]))
+    first, last = int(band[0]), int(band[-1])
+    half = params.peak_width_hz / 2
+    reach = math.ceil(half / df + 0.5)
+    offsets = np.arange(-reach, reach + 1)
+    return _Bins(
+        df, _band_weights(freq, params.total_band_hz[0], params.total_band_hz[1], df),
+        first, last, first == 0 or last + 1 == freq.size, offsets,
+        first - reach >= 0 and last + reach < freq.size,
+        _band_weights(offsets * df, -half, half, df),
+        ((np.maximum(freq - half, params.total_band_hz[0]) == freq - half)
+         & (np.minimum(freq + half, params.total_band_hz[1]) == freq + half)),
+        np.flatnonzero((freq >= params.lf_band_hz[0]) & (freq < params.lf_band_hz[1])))
+
+
 def _measures(freq: np.ndarray, psd: np.ndarray, params: CoherenceParams
               ) -> tuple[np.ndarray, np.ndarray]:
     """Per PSD row: ratio, peak Hz, peak ms², total ms², LF peak Hz, LF ms² (NaN if undefined),
     and whether the peak fell back to a band-edge bin. ``freq`` may stop short of Nyquist, past
     every band (see :func:`_bins_needed`)."""
-    psd = np.atleast_2d(psd)
+    psd = np.asarray(psd, dtype=np.float64)
+    if psd.ndim < 2:
+        psd = psd.reshape(1, -1)
     rows = np.arange(psd.shape[0])
-    df = freq[1] - freq[0]
-    total = psd @ _band_weights(freq, params.total_band_hz[0], params.total_band_hz[1], df)
-    band = np.flatnonzero((freq >= params.peak_band_hz[0]) & (freq <= params.peak_band_hz[1]))
-    first, last = int(band[0]), int(band[-1])
+    b = _bins(params, _Grid(freq))
+    df, first, last = b.df, b.first, b.last
+    total = psd @ b.total_weights
     # Neighbours outside the spectrum count as lower: a band reaching its end can still peak there.
-    if first == 0 or last + 1 == psd.shape[1]:
+    if b.pad:
         psd_ext = np.pad(psd, ((0, 0), (1, 1)), constant_values=-np.inf)
         shift = 1
     else:
@@ -151,39 +207,42 @@ def _measures(freq: np.ndarray, psd: np.ndarray, params: CoherenceParams
     local_max = ((inside > psd_ext[:, first + shift - 1:last + shift])
                  & (inside >= psd_ext[:, first + shift + 1:last + shift + 2]))
     has_peak = local_max.any(axis=1)
-    k = first + np.where(has_peak, np.argmax(np.where(local_max, inside, -np.inf), axis=1),
-                         np.argmax(inside, axis=1))
+    # Array methods rather than np.argmax: the same result without a wrapper's overhead.
+    k = first + np.where(has_peak, np.where(local_max, inside, -np.inf).argmax(axis=1),
+                         inside.argmax(axis=1))
     # The peak window [f_peak - w/2, f_peak + w/2], within the total band, over the bins that can
     # reach it: the bins k-reach .. k+reach (those past the spectrum's ends weigh nothing).
     half = params.peak_width_hz / 2
-    reach = math.ceil(half / df + 0.5)
-    offsets = np.arange(-reach, reach + 1)
-    if k.min() - reach >= 0 and k.max() + reach < psd.shape[1]:
-        near = np.take_along_axis(psd, k[:, None] + offsets, axis=1)
+    reach = b.offsets[-1]
+    if b.near_inside:
+        near = psd.take((rows * psd.shape[1] + k)[:, None] + b.offsets)
     else:  # bins past the spectrum's ends hold nothing
-        near = np.pad(psd, ((0, 0), (reach, reach)))[rows[:, None], k[:, None] + reach + offsets]
-    lo = np.maximum(freq[k] - half, params.total_band_hz[0])
-    hi = np.minimum(freq[k] + half, params.total_band_hz[1])
-    if np.all(lo == freq[k] - half) and np.all(hi == freq[k] + half):
+        near = np.pad(psd, ((0, 0), (reach, reach)))[rows[:, None], k[:, None] + reach + b.offsets]
+    if b.window_inside[k].all():
         # Every window lies inside the total band (always, with the default bands): one weight
         # per offset from the peak bin, the same for all rows.
-        peak = near @ _band_weights(offsets * df, -half, half, df)
+        peak = near @ b.peak_weights
     else:
-        f_near = freq[k][:, None] + offsets * df
+        lo = np.maximum(freq[k] - half, params.total_band_hz[0])
+        hi = np.minimum(freq[k] + half, params.total_band_hz[1])
+        f_near = freq[k][:, None] + b.offsets * df
         peak = np.sum(near * _band_weights(f_near, lo[:, None], hi[:, None], df), axis=1)
-    lf = np.flatnonzero((freq >= params.lf_band_hz[0]) & (freq < params.lf_band_hz[1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where((total > 0) & (total - peak > 0), peak / (total - peak), np.nan)
+    rest = total - peak
+    ratio = np.full(psd.shape[0], np.nan)
+    np.divide(peak, rest, out=ratio, where=(total > 0) & (rest > 0))
     ok = np.isfinite(ratio)
-    out = np.column_stack([ratio, freq[k], peak, total, freq[lf[np.argmax(psd[:, lf], axis=1)]],
-                           psd[:, lf].sum(axis=1) * df])
+    psd_lf = psd[:, b.lf]
+    out = np.empty((psd.shape[0], 6))
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = ratio, freq[k], peak, total
+    out[:, 4] = freq[b.lf[psd_lf.argmax(axis=1)]]
+    out[:, 5] = psd_lf.sum(axis=1) * df
     out[~ok] = np.nan
     return out, ~has_peak & ok
 
 
 def _result(t_end: float, m: np.ndarray, at_edge: bool) -> CoherenceResult:
-    ratio, peak_hz, peak, total, lf_hz, lf = (float(v) for v in m)
-    return CoherenceResult(t_end, ratio, float(score_from_ratio(ratio)), peak_hz, peak, total,
+    ratio, peak_hz, peak, total, lf_hz, lf = m.tolist()
+    return CoherenceResult(t_end, ratio, score_from_ratio(ratio), peak_hz, peak, total,
                            lf_hz, lf, bool(at_edge))
 
 
@@ -194,11 +253,11 @@ def window_spectrum(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,
     ``t_end`` (s): the beats in it, over the span they cover; None when too few."""
     t_start = t_end - params.window_s
     m = (beat_t >= t_start) & (beat_t <= t_end)
-    if m.sum() < 8 or beat_t[m][-1] - beat_t[m][0] < params.min_coverage * params.window_s:
+    beat_t, rr_ms = beat_t[m], rr_ms[m]
+    if beat_t.size < 8 or beat_t[-1] - beat_t[0] < params.min_coverage * params.window_s:
         return None
     # Never extrapolate the tachogram: analyse only the span the beats cover.
-    return tachogram_psd(beat_t[m], rr_ms[m], max(t_start, beat_t[m][0]),
-                         min(t_end, beat_t[m][-1]), params)
+    return tachogram_psd(beat_t, rr_ms, max(t_start, beat_t[0]), min(t_end, beat_t[-1]), params)
 
 
 def _window_measures(beat_t: np.ndarray, rr_ms: np.ndarray, t_end: float,

@@ -99,28 +99,77 @@ def rmssd(rr_ms: np.ndarray, valid_pairs: np.ndarray | None = None) -> float:
     d = rr_ms[1:] - rr_ms[:-1]
     if valid_pairs is not None:
         d = d[valid_pairs]
+    return _root_mean(d * d)
+
+
+def _root_mean(squares: np.ndarray) -> float:
+    """Square root of the mean of ``squares`` (NaN if none)."""
     # np.mean's own sum and division, without its per-call overhead (this runs every beat).
-    return math.sqrt(np.add.reduce(d * d) / d.size) if d.size else math.nan
+    return math.sqrt(np.add.reduce(squares) / squares.size) if squares.size else math.nan
 
 
-class _Ring:
-    """Fixed-capacity float ring buffer; ``last(n)`` returns the newest ``n`` in order."""
+class _Beats:
+    """The last ``capacity`` beats: time (s), RR (ms), artifact flag, first-after-a-break flag,
+    and the RMSSD term of each beat's pair with the one before (:meth:`judged`).
+
+    Arrays of twice the capacity fill from the front; when full, their newer half moves down (one
+    copy per ``capacity`` beats), so the newest beats are always one contiguous slice, read
+    without copying.
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.data = np.zeros(capacity)
-        self.n = 0
+        self.capacity = capacity
+        self.t = np.zeros(2 * capacity)
+        self.rr = np.zeros(2 * capacity)
+        self.art = np.zeros(2 * capacity, bool)
+        self.first = np.zeros(2 * capacity, bool)
+        self.pair_sq = np.zeros(2 * capacity)     # (RR - RR before)², ms²
+        self.pair_ok = np.zeros(2 * capacity, bool)  # both normal, no break between
+        self.n = 0                # beats pushed ever
+        self._end = 0             # array position after the newest beat
+        self._last_drop = 0       # index of the newest beat whose time fell below the one before
 
-    def push(self, x: float) -> None:
-        self.data[self.n % self.data.size] = x
+    def push(self, t: float, rr_ms: float, first: bool) -> None:
+        cap = self.capacity
+        if self._end == 2 * cap:
+            for a in (self.t, self.rr, self.art, self.first, self.pair_sq, self.pair_ok):
+                a[:cap] = a[cap:]
+            self._end = cap
+        e = self._end
+        if e and not t >= self.t[e - 1]:
+            self._last_drop = self.n
+        self.t[e], self.rr[e], self.art[e], self.first[e] = t, rr_ms, False, first
+        self._end += 1
         self.n += 1
 
-    def last(self, n: int | None = None) -> np.ndarray:
-        cap = self.data.size
-        n = min(self.n, cap) if n is None else min(n, self.n, cap)
-        end = self.n % cap
-        if n <= end:
-            return self.data[end - n:end].copy()
-        return np.concatenate((self.data[cap - (n - end):], self.data[:end]))
+    def judged(self, slot: int, artifact: bool) -> None:
+        """Record the verdict on the beat at position ``slot``, judged after every earlier beat:
+        its pair with the beat before is then final (an extra beat's merge into the next RR
+        happens when the extra beat is judged, before the next one is)."""
+        self.art[slot] = artifact
+        if slot:
+            d = float(self.rr[slot]) - float(self.rr[slot - 1])
+            self.pair_sq[slot] = d * d
+            self.pair_ok[slot] = not (artifact or self.art[slot - 1] or self.first[slot])
+
+    def pos(self, index: int) -> int:
+        """Array position of beat ``index`` (one of the last ``capacity``)."""
+        return self._end - (self.n - index)
+
+    def window(self, seconds: float, skip: int) -> slice | np.ndarray:
+        """Positions of the beats held, less the newest ``skip``, whose time is within
+        ``seconds`` of the last of them: a slice while their times never fall (the usual case),
+        else an index array."""
+        held = min(self.n, self.capacity)
+        hi = self._end - min(skip, held)
+        lo = self._end - held
+        if hi <= lo:
+            return slice(hi, hi)
+        t = self.t[lo:hi]
+        # Times that never fall make the window a suffix: its start is found by bisection.
+        if self._last_drop <= self.n - held:
+            return slice(lo + int(t.searchsorted(t[-1] - seconds)), hi)
+        return lo + np.flatnonzero(t >= (t[-1] - seconds))
 
 
 class LiveCore:
@@ -129,8 +178,7 @@ class LiveCore:
     def __init__(self, params: LiveParams = LiveParams()) -> None:
         self.params = params
         cap = int(params.buffer_s * 220 / 60) + 16  # enough beats for buffer_s at 220 bpm
-        self._t, self._rr, self._ok = _Ring(cap), _Ring(cap), _Ring(cap)
-        self._start = _Ring(cap)  # 1.0 for the first beat after a break (or ever)
+        self._beats = _Beats(cap)
         self._after_break = True
         self.segment_start = math.nan  # time (s) of the first beat since the last break
         self._detector = CausalDetector(params.artifacts, warmup_beats=params.warmup_beats)
@@ -144,10 +192,7 @@ class LiveCore:
 
         Returns the verdicts that became possible (normally one: the beat two before this one).
         """
-        self._t.push(t)
-        self._rr.push(rr_ms)
-        self._ok.push(1.0)  # provisional until judged
-        self._start.push(1.0 if self._after_break else 0.0)
+        self._beats.push(t, rr_ms, self._after_break)  # normal until judged
         if self._after_break:
             self._after_break, self.segment_start = False, t
         # A zero RR from a faulty strap is judged (out of range) like any other nonsense value.
@@ -162,17 +207,18 @@ class LiveCore:
 
     def _apply(self, verdicts: list[tuple[int, ArtifactKind]]) -> list[BeatVerdict]:
         p = self.params
+        beats = self._beats
         out = []
         for index, kind in verdicts:
-            back = self._t.n - 1 - index  # how far behind the newest beat the judged one is
-            slot = index % self._ok.data.size
-            t, rr = float(self._t.data[slot]), float(self._rr.data[slot])
+            back = beats.n - 1 - index  # how far behind the newest beat the judged one is
+            slot = beats.pos(index)
+            t, rr = float(beats.t[slot]), float(beats.rr[slot])
             ok = kind == ArtifactKind.NONE
-            self._ok.data[slot] = 1.0 if ok else 0.0
-            if kind == ArtifactKind.EXTRA and index + 1 < self._t.n:
+            beats.judged(slot, not ok)
+            if kind == ArtifactKind.EXTRA and index + 1 < beats.n:
                 # A spurious detection split one interval in two: the next beat closes the whole
                 # interval (the detector judges it on the merged value too).
-                self._rr.data[(index + 1) % self._rr.data.size] += rr
+                beats.rr[slot + 1] += rr
             self._judged = index + 1
             if not ok:
                 self._n_art += 1
@@ -195,21 +241,17 @@ class LiveCore:
 
         Beats not yet judged count as normal unless ``judged_only`` leaves them out.
         """
-        skip = self._t.n - self._judged if judged_only else 0
-        return self._window(seconds, skip)
-
-    def _window(self, seconds: float, skip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Like :meth:`recent`, leaving out the newest ``skip`` beats."""
-        return self._window_breaks(seconds, skip)[:3]
+        skip = self._beats.n - self._judged if judged_only else 0
+        return tuple(a.copy() for a in self._window_breaks(seconds, skip)[:3])
 
     def _window_breaks(self, seconds: float, skip: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_window` and, per beat, whether it is the first after a break."""
-        n = max(0, min(self._t.n, self._t.data.size) - skip)
-        t = self._t.last(n + skip)[:n]
-        m = t >= (t[-1] - seconds) if t.size else np.zeros(0, bool)
-        return (t[m], self._rr.last(n + skip)[:n][m], self._ok.last(n + skip)[:n][m] == 0.0,
-                self._start.last(n + skip)[:n][m] == 1.0)
+        """Beat times (s), RR (ms), artifact flags and first-after-a-break flags of the last
+        ``seconds`` of beats, leaving out the newest ``skip``; views into the buffer where they
+        can be (read them before the next beat)."""
+        b = self._beats
+        w = b.window(seconds, skip)
+        return b.t[w], b.rr[w], b.art[w], b.first[w]
 
     def breath_swing(self, t0: float, t1: float) -> float:
         """Peak-to-trough heart rate (bpm) over normal beats between ``t0`` and ``t1`` (s)."""
@@ -217,7 +259,16 @@ class LiveCore:
         return peak_to_trough(t[~art], 60000.0 / rr[~art], t0, t1)
 
     def _rmssd(self, skip: int) -> float:
-        t, rr, art, first = self._window_breaks(self.params.rmssd_window_s, skip)
+        b = self._beats
+        w = b.window(self.params.rmssd_window_s, skip)
+        if isinstance(w, slice):
+            if w.stop - w.start <= 2:
+                return math.nan
+            # Beats adjacent in the window are adjacent beats: each pair's term, kept when its
+            # second beat was judged, is the one the definition below would compute.
+            pairs = slice(w.start + 1, w.stop)
+            return _root_mean(b.pair_sq[pairs][b.pair_ok[pairs]])
+        rr, art, first = b.rr[w], b.art[w], b.first[w]
         # Successive differences only between two normal beats adjacent on one side of a break.
         return rmssd(rr, ~art[1:] & ~art[:-1] & ~first[1:]) if rr.size > 2 else math.nan
 
@@ -240,8 +291,8 @@ class LiveCore:
         core scored, such as ``state.coherence.t``) was read from: the same beats, as they were
         when the score was taken (a score is taken when the first beat after ``t_end`` is
         judged); None when too few or no longer held."""
-        unjudged = self._t.n - self._judged
-        t = self._window(self.params.buffer_s, unjudged)[0]
+        unjudged = self._beats.n - self._judged
+        t = self._window_breaks(self.params.buffer_s, unjudged)[0]
         later = int(np.count_nonzero(t > t_end))
         return window_spectrum(*self._coherence_beats(unjudged + max(0, later - 1)), t_end,
                                self.params.coherence)

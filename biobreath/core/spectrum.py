@@ -24,6 +24,7 @@ analyses one file does not pay the half second SciPy's interpolate and signal pa
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -92,13 +93,9 @@ def _thomas(sub: np.ndarray, diag: np.ndarray, sup: np.ndarray, rhs: np.ndarray)
     return np.array(x)
 
 
-def _shifted(v: np.ndarray, size: int, offset: int, fill: float) -> np.ndarray:
-    """``out[k] = v[k + offset]`` for ``k`` in ``range(size)``, ``fill`` where that is outside."""
-    out = np.full(size, fill)
-    lo, hi = max(0, -offset), min(size, v.size - offset)
-    if hi > lo:
-        out[lo:hi] = v[lo + offset:hi + offset]
-    return out
+_DECOUPLED_ROW = np.array([0.0, 1.0, 0.0, 0.0])
+"""(sub, diag, sup, rhs) of a row ``x = 0`` that touches no other: the fill beyond a system's
+ends, so that every row has a row above and below it."""
 
 
 def _solve_tridiagonal(sub: np.ndarray, diag: np.ndarray, sup: np.ndarray,
@@ -110,27 +107,31 @@ def _solve_tridiagonal(sub: np.ndarray, diag: np.ndarray, sup: np.ndarray,
     remainders go row by row, see :data:`_DIRECT_ROWS`). Stable without pivoting for the strictly
     diagonally dominant systems splines give.
     """
-    if diag.size <= _DIRECT_ROWS:
+    n = diag.size
+    if n <= _DIRECT_ROWS:
         return _thomas(sub, diag, sup, rhs)
-    ae, be, ce, de = sub[0::2], diag[0::2], sup[0::2], rhs[0::2]
-    ao, bo, co, do = sub[1::2], diag[1::2], sup[1::2], rhs[1::2]
-    ne, no = be.size, bo.size
-    # The odd rows just above (k - 1) and just below (k) each even row k; none beyond the ends.
-    alpha = -ae / _shifted(bo, ne, -1, 1.0)
-    gamma = -ce / _shifted(bo, ne, 0, 1.0)
-    x_even = _solve_tridiagonal(
-        alpha * _shifted(ao, ne, -1, 0.0),
-        be + alpha * _shifted(co, ne, -1, 0.0) + gamma * _shifted(ao, ne, 0, 0.0),
-        gamma * _shifted(co, ne, 0, 0.0),
-        de + alpha * _shifted(do, ne, -1, 0.0) + gamma * _shifted(do, ne, 0, 0.0))
-    x = np.empty(diag.size)
-    x[0::2] = x_even
-    x[1::2] = (do - ao * x_even[:no] - co * _shifted(x_even, no, 1, 0.0)) / bo
-    return x
+    ne, no = (n + 1) // 2, n // 2
+    # Rows -1 .. n as columns, the two outside the system decoupled: the rows next to any row
+    # are then strided views, with no copies shifted into place.
+    rows = np.empty((4, n + 2))
+    rows[:, 0] = rows[:, -1] = _DECOUPLED_ROW
+    rows[0, 1:-1], rows[1, 1:-1], rows[2, 1:-1], rows[3, 1:-1] = sub, diag, sup, rhs
+    ae, be, ce, de = rows[:, 1:2 * ne:2]           # the even rows 0, 2, ...
+    au, bu, cu, du = rows[:, 0:2 * ne - 1:2]       # the row above each
+    aw, bw, cw, dw = rows[:, 2:2 * ne + 1:2]       # the row below each
+    alpha = -ae / bu
+    gamma = -ce / bw
+    x = np.zeros(n + 1)  # x[n] = 0: the unknown of the decoupled row below
+    x[0:2 * ne:2] = _solve_tridiagonal(alpha * au, be + alpha * cu + gamma * aw, gamma * cw,
+                                       de + alpha * du + gamma * dw)
+    ao, bo, co, do = rows[:, 2:2 * no + 1:2]      # the odd rows 1, 3, ...
+    x[1:n:2] = (do - ao * x[0:2 * no:2] - co * x[2:2 * no + 1:2]) / bo
+    return x[:n]
 
 
-def _not_a_knot_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """First derivatives at the knots of the not-a-knot cubic spline through ``(x, y)``.
+def _not_a_knot_slopes(x: np.ndarray, dx: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """First derivatives at the knots ``x`` of the not-a-knot cubic spline with knot steps ``dx``
+    and chord slopes ``m`` (see :func:`_knots`).
 
     The equations are SciPy's (``CubicSpline``, ``bc_type="not-a-knot"``): two points give a line
     and three the parabola through them. The two not-a-knot rows are not diagonally dominant, so
@@ -138,33 +139,50 @@ def _not_a_knot_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     interior system is then strictly diagonally dominant and is solved without pivoting.
     """
     n = x.size
-    dx = np.diff(x)
-    m = np.diff(y) / dx
     if n == 2:
         return np.array([m[0], m[0]])
     if n == 3:
         mid = (dx[1] * m[0] + dx[0] * m[1]) / (dx[0] + dx[1])
         return np.array([2.0 * m[0] - mid, mid, 2.0 * m[1] - mid])
-    r_first = ((dx[0] + 2.0 * (x[2] - x[0])) * dx[1] * m[0] + dx[0] ** 2 * m[1]) / (x[2] - x[0])
-    r_last = ((dx[-1] ** 2 * m[-2] + (2.0 * (x[-1] - x[-3]) + dx[-1]) * dx[-2] * m[-1])
-              / (x[-1] - x[-3]))
+    # The end rows in Python floats (the same IEEE arithmetic as NumPy scalars, without their
+    # overhead); ``** 2`` as before, which can round differently from a product.
+    h0, h1, hm2, hm1 = dx[[0, 1, -2, -1]].tolist()
+    m0, m1, mm2, mm1 = m[[0, 1, -2, -1]].tolist()
+    x0, x2, xm3, xm1 = x[[0, 2, -3, -1]].tolist()
+    r_first = ((h0 + 2.0 * (x2 - x0)) * h1 * m0 + h0 ** 2 * m1) / (x2 - x0)
+    r_last = (hm1 ** 2 * mm2 + (2.0 * (xm1 - xm3) + hm1) * hm2 * mm1) / (xm1 - xm3)
     rhs = 3.0 * (dx[1:] * m[:-1] + dx[:-1] * m[1:])   # rows 1 .. n-2
     diag = 2.0 * (dx[:-1] + dx[1:])
     sub = dx[1:].copy()
     sup = dx[:-1].copy()
     # Row 1 minus row 0: (dx0 + dx1) s1 + dx0 s2 = r1 - r0; the same at the other end.
-    diag[0] = dx[0] + dx[1]
+    diag[0] = h0 + h1
     rhs[0] -= r_first
-    diag[-1] = dx[-2] + dx[-1]
+    diag[-1] = hm2 + hm1
     rhs[-1] -= r_last
     sub[0] = 0.0
     sup[-1] = 0.0
     inner = _solve_tridiagonal(sub, diag, sup, rhs)
     s = np.empty(n)
     s[1:-1] = inner
-    s[0] = (r_first - (dx[0] + dx[1]) * inner[0]) / dx[1]
-    s[-1] = (r_last - (dx[-2] + dx[-1]) * inner[-1]) / dx[-2]
+    first, last = inner[[0, -1]].tolist()
+    s[0] = (r_first - (h0 + h1) * first) / h1
+    s[-1] = (r_last - (hm2 + hm1) * last) / hm2
     return s
+
+
+def _knots(x: np.ndarray, y: np.ndarray, what: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``x`` and ``y`` as float arrays, the steps ``dx`` and the chord slopes; ValueError naming
+    ``what`` unless they are matching 1-D arrays of at least 2 points, ``x`` strictly increasing."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise ValueError(f"{what} needs matching 1-D x and y of at least 2 points")
+    dx = x[1:] - x[:-1]
+    if not (dx > 0).all():
+        raise ValueError("the knots x must be strictly increasing")
+    return x, y, dx, (y[1:] - y[:-1]) / dx
 
 
 class PiecewiseCubic:
@@ -179,14 +197,11 @@ class PiecewiseCubic:
     __slots__ = ("_c", "_x")
 
     def __init__(self, x: np.ndarray, y: np.ndarray, dydx: np.ndarray) -> None:
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-            raise ValueError("a piecewise cubic needs matching 1-D x and y of at least 2 points")
-        if not np.all(np.diff(x) > 0):
-            raise ValueError("the knots x must be strictly increasing")
-        dx = np.diff(x)
-        slope = np.diff(y) / dx
+        self._fit(*_knots(x, y, "a piecewise cubic"), dydx)
+
+    def _fit(self, x: np.ndarray, y: np.ndarray, dx: np.ndarray, slope: np.ndarray,
+             dydx: np.ndarray) -> None:
+        """Coefficients from checked knots, their steps and chord slopes (:func:`_knots`)."""
         t = (dydx[:-1] + dydx[1:] - 2.0 * slope) / dx
         self._x = x
         # Coefficients of s**3, s**2, s, 1 on each piece, s = x - x_k.
@@ -197,8 +212,9 @@ class PiecewiseCubic:
         ``extrapolate`` is False."""
         xq = np.asarray(xq, dtype=np.float64)
         x = self._x
-        k = np.searchsorted(x, xq, side="right") - 1
-        np.clip(k, 0, x.size - 2, out=k)
+        k = x.searchsorted(xq, side="right") - 1
+        # np.clip, without its wrapper's overhead (a per-call cost in a live analysis).
+        np.minimum(np.maximum(k, 0, out=k), x.size - 2, out=k)
         s = xq - x[k]
         c3, c2, c1, c0 = self._c
         # SciPy's order of operations: constant + slope s + c2 s² + c3 s³, powers by products.
@@ -215,13 +231,10 @@ def cubic_spline(x: np.ndarray, y: np.ndarray) -> PiecewiseCubic:
     Equal to SciPy's to rounding (about 1e-15 relative: only the tridiagonal solver differs);
     extrapolates with the end pieces, as SciPy's does.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError("a cubic spline needs matching 1-D x and y of at least 2 points")
-    if not np.all(np.diff(x) > 0):
-        raise ValueError("the knots x must be strictly increasing")
-    return PiecewiseCubic(x, y, _not_a_knot_slopes(x, y))
+    x, y, dx, slope = _knots(x, y, "a cubic spline")
+    spline = PiecewiseCubic.__new__(PiecewiseCubic)
+    spline._fit(x, y, dx, slope, _not_a_knot_slopes(x, dx, slope))
+    return spline
 
 
 def tachogram_spline(t_s: np.ndarray, values: np.ndarray) -> PiecewiseCubic:
@@ -277,15 +290,24 @@ def smoothness_priors_trend(x: np.ndarray, lam: float) -> np.ndarray:
     return linalg.solveh_banded(ab, columns, check_finite=False).T.reshape(x.shape)
 
 
+@lru_cache(maxsize=16)
+def _centred_index(n: int) -> tuple[np.ndarray, float]:
+    """Sample index ``0 .. n-1`` less its mean (read-only) and its sum of squares."""
+    xc = np.arange(n) - (n - 1) / 2.0
+    xc.setflags(write=False)
+    return xc, float(np.dot(xc, xc))
+
+
 def _linear_trend(x: np.ndarray) -> np.ndarray:
     """Least-squares line along the last axis (the series itself when shorter than 2)."""
     n = x.shape[-1]
-    mean = x.mean(axis=-1, keepdims=True)
+    # np.mean's own sum and division, without its per-call overhead.
+    mean = np.add.reduce(x, axis=-1, keepdims=True) / n
     if n < 2:
         return np.broadcast_to(mean, x.shape).copy()
     # Centred sample index: the slope and the mean decouple, so no solve is needed.
-    xc = np.arange(n) - (n - 1) / 2.0
-    slope = (x @ xc) / np.dot(xc, xc)
+    xc, xc_xc = _centred_index(n)
+    slope = (x @ xc) / xc_xc
     return mean + slope[..., None] * xc
 
 
@@ -315,14 +337,31 @@ def detrend(x: np.ndarray, method: Detrend, *, smoothness_lambda: float = 500.0)
 # --------------------------------------------------------------------------- spectral estimators
 
 
+@lru_cache(maxsize=16)
+def _hann(n: int) -> tuple[np.ndarray, float]:
+    """:func:`hann` (read-only, cached: a sliding analysis asks for the same length again and
+    again) and its sum of squares."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    window.setflags(write=False)
+    return window, float(np.dot(window, window))
+
+
 def hann(n: int) -> np.ndarray:
     """Periodic Hann window of ``n`` points, the one for DFT-based spectra."""
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    return _hann(n)[0].copy()
+
+
+@lru_cache(maxsize=16)
+def _frequencies(nfft: int, fs: float) -> np.ndarray:
+    """:func:`frequencies`, read-only and cached."""
+    freq = np.fft.rfftfreq(nfft, 1.0 / fs)
+    freq.setflags(write=False)
+    return freq
 
 
 def frequencies(nfft: int, fs: float) -> np.ndarray:
     """Frequencies (Hz) of a one-sided spectrum from an ``nfft``-point FFT at ``fs`` Hz."""
-    return np.fft.rfftfreq(nfft, 1.0 / fs)
+    return _frequencies(nfft, fs).copy()
 
 
 def welch(x: np.ndarray, fs: float, *, nperseg: int | None = None, noverlap: int = 0,
@@ -347,12 +386,17 @@ def welch(x: np.ndarray, fs: float, *, nperseg: int | None = None, noverlap: int
     if detrend not in SEGMENT_DETRENDS:
         raise ValueError(f"detrend must be one of {SEGMENT_DETRENDS} (got {detrend!r})")
     step = max(1, nperseg - int(noverlap))
-    window = hann(nperseg)
-    segments = np.lib.stride_tricks.sliding_window_view(x, nperseg, axis=-1)[..., ::step, :]
+    window, window_power = _hann(nperseg)
+    # A single segment is the series itself: a view of it costs more than its transform.
+    segments = (x[..., None, :] if nperseg == n else
+                np.lib.stride_tricks.sliding_window_view(x, nperseg, axis=-1)[..., ::step, :])
     if detrend == "constant":
         segments = segments - segments.mean(axis=-1, keepdims=True)
     spectra = np.fft.rfft(segments * window, nfft, axis=-1)
-    psd = (spectra.real**2 + spectra.imag**2).mean(axis=-2) / (fs * np.dot(window, window))
+    power = spectra.real**2 + spectra.imag**2
+    # The mean of one segment is that segment: skip np.mean's overhead.
+    psd = (power[..., 0, :] if power.shape[-2] == 1 else power.mean(axis=-2)) / (
+        fs * window_power)
     psd[..., 1:] *= 2.0
     if nfft % 2 == 0:
         psd[..., -1] /= 2.0  # the Nyquist bin has no negative-frequency twin
