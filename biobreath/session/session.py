@@ -261,12 +261,17 @@ class Session:
         """The next event or _END from the source; a :class:`Tick` when the clock reached
         ``deadline`` first (never for a source that replays its own ticks); _STOP when
         :meth:`stop` was called."""
-        if self._stop.is_set():  # checked first: at full speed the queue is never empty
-            return _STOP
-        if self._marks:
-            return self._next_marker()
-        if not queue.empty():
-            return queue.get_nowait()
+        for turn in range(2):
+            if self._stop.is_set():  # checked first: at full speed the queue is never empty
+                return _STOP
+            if self._marks:
+                return self._next_marker()
+            if not queue.empty():
+                return queue.get_nowait()
+            if turn == 0:
+                # A producer that only yields (full speed) refills the queue in this turn of the
+                # loop: far cheaper than the wait below, which then serves live straps alone.
+                await asyncio.sleep(0)
         getter = asyncio.ensure_future(queue.get())
         marked = asyncio.ensure_future(self._marked.wait())  # a mark is taken at once
         delay = None if self.source.replays_clock else self.clock.wall_delay(deadline)
