@@ -90,9 +90,11 @@ def _poles(tau_s: float, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # The model's kinds of filter on its grid: the baroreflex loop and the vagal path of a person
-# resonating at 4.5/min, the slowest noise (60 s) and the phase wander (15 s, two poles).
+# resonating at 4.5/min, the slowest noise (60 s) and the phase wander (15 s, two poles); and a
+# first-order high-pass, whose input also feeds the state (the first-order recursion's b1 term).
 DIGITAL = [resonance_filter(SimParams(resonance_bpm=4.5)),
-           vagal_filter(SimParams()), _poles(60.0, 1), _poles(15.0, 2)]
+           vagal_filter(SimParams()), _poles(60.0, 1), _poles(15.0, 2),
+           signal.bilinear([1.0, 0.0], [1.0, 2 * math.pi * 0.02], 10.0)]
 
 
 @pytest.mark.parametrize("bz, az", DIGITAL)

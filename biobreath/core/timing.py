@@ -328,6 +328,7 @@ class BeatTimer:
         self._split_pending = 0               # a short RR that ended the last one, left out
         self._arrivals = np.empty(h)         # arrival (s) of the notifications in the envelope
         self._sends = np.empty(h)            # ... and their send numbers (ring buffer)
+        self._r0 = np.empty(h)               # ... and arrival - period_s * send (s)
         self._kept = 0                       # notifications stored there
         self._carried: tuple[int, float] | None = None  # best (send, arrival) that left it
         self._pending: list[tuple[_Note, float]] = []  # late ones, and their lateness (s)
@@ -750,6 +751,7 @@ class BeatTimer:
         if self._kept >= h:
             self._carry(int(self._sends[i]), float(self._arrivals[i]))
         self._arrivals[i], self._sends[i] = note.arrival, note.n
+        self._r0[i] = note.arrival - self.params.period_s * note.n
         self._kept += 1
         self._chain.recentre(note.n)
         self._narrow()
@@ -772,37 +774,41 @@ class BeatTimer:
         nobody noticed: ``_disagree``.
         """
         p = self.params
-        self._schedule = self._chain.copy()
         self._disagree = False
         k = min(self._kept, p.history)
         n, a = self._sends[:k], self._arrivals[:k]
-        lo, hi = (float(n.min()), float(n.max())) if k else (0.0, 0.0)
+        lo, hi = (n.min(), n.max()) if k else (0.0, 0.0)
         if k < 4 or lo == hi:
             period, slack = p.period_s, 0.25 * p.period_s
         else:
             period = p.period_s
             old = n <= 0.5 * (lo + hi)
-            for _ in range(2):  # the quickest depend a little on the slope they are taken along
-                r = a - period * n
+            halves = np.array([old, ~old])
+            r = self._r0[:k]    # a - period * n, kept as the notifications come
+            for step in range(2):  # the quickest depend a little on the slope they are taken along
+                if step:
+                    r = a - period * n
                 # The first quickest of each half (ties to the first kept, as argmin has them).
-                i = int(np.argmin(np.where(old, r, np.inf)))
-                j = int(np.argmin(np.where(old, np.inf, r)))
-                a_i, n_i, a_j, n_j = float(a[i]), float(n[i]), float(a[j]), float(n[j])
+                i, j = np.where(halves, r, np.inf).argmin(axis=1).tolist()
+                a_i, n_i, a_j, n_j = a.item(i), n.item(i), a.item(j), n.item(j)
                 period = (a_j - a_i) / (n_j - n_i)
             # The quickest of k/2 notifications is later than the (6/k)-quantile of the delays
             # (the 7th quickest) only with a probability of about exp(-3); with few, take the
             # median and more margin.
             q = min(k // 2, 6)
-            least = np.partition(a - a_i - period * (n - n_i), q)[:q + 1]
+            least = a - a_i
+            least -= period * (n - n_i)
+            least.partition(q)
             margin = 0.02 if k >= _PRIOR_NOTES else 0.05
-            spread = float(least[q] - least.min()) + margin
+            spread = least.item(q) - float(least[:q + 1].min()) + margin
             slack = 2.0 * spread / (n_j - n_i) + p.drift_ppm * 1e-6 * period
-        narrowed = self._schedule.copy()
+        narrowed = self._chain.copy()
         if (narrowed.clip_period(period - slack, upper=False)
                 and narrowed.clip_period(period + slack, upper=True)):
             self._schedule = narrowed
-        elif k >= _PRIOR_NOTES:
-            self._disagree = True
+        else:
+            self._schedule = self._chain.copy()
+            self._disagree = k >= _PRIOR_NOTES
         if k >= _PRIOR_NOTES:
             self._prior = (period - slack, period + slack)
 

@@ -230,9 +230,9 @@ class StrapEmulator:
             lost = max(0, len(batch) - p.max_rr_per_notification)
             batch = batch[lost:]
             self._recent = (self._recent + [r for _, r, _ in batch])[-HR_AVERAGE_RR:]
-            drop_u, lat_u = self._link_rng.random(2)
+            drop_u, lat_u = self._link_rng.random(2).tolist()
             # Drawn for every notification, whatever the profile, so each draw stays tied to it.
-            jitter_u, stall_u, hold_u, place_u, bogus_u = self._delivery_rng.random(5)
+            jitter_u, stall_u, hold_u, place_u, bogus_u = self._delivery_rng.random(5).tolist()
             if drop_u < p.dropout_rate:
                 self.notifications_dropped += 1
                 self.rr_lost += lost + len(batch)
@@ -284,31 +284,31 @@ class StrapEmulator:
         if nb == 0:
             return
         p = self.params
-        u = self._artifact_rng.random((nb, 2))
+        # Python floats from here on: a beat at a time, NumPy scalars would cost more.
+        u = self._artifact_rng.random((nb, 2)).tolist()
         z = np.clip(self._jitter_rng.standard_normal((nb, 2)), -JITTER_CLIP_SD, JITTER_CLIP_SD)
-        jit = z * self._jitter_s
+        jit = (z * self._jitter_s).tolist()
         e_hi = p.ectopic_rate
         m_hi = e_hi + p.missed_rate
         x_hi = m_hi + p.extra_rate
-        for i, b in enumerate(beats.tolist()):
+        for b, (kind, frac), (jit_beat, jit_extra) in zip(beats.tolist(), u, jit):
             prev = self._last_true_beat
             self._last_true_beat = b
             if math.isnan(prev):
-                self._observe(b, jit[i, 0])
+                self._observe(b, jit_beat)
                 continue
             rr = b - prev
-            kind = u[i, 0]
             if kind < e_hi:
-                early = p.ectopic_prematurity + (2 * u[i, 1] - 1) * ECTOPIC_SPREAD
-                self._observe(b - early * rr, jit[i, 0], "ectopic")
+                early = p.ectopic_prematurity + (2 * frac - 1) * ECTOPIC_SPREAD
+                self._observe(b - early * rr, jit_beat, "ectopic")
             elif kind < m_hi:
                 self._missed = True
             elif kind < x_hi:
-                split = EXTRA_SPLIT[0] + u[i, 1] * (EXTRA_SPLIT[1] - EXTRA_SPLIT[0])
-                self._observe(prev + split * rr, jit[i, 1], "extra")
-                self._observe(b, jit[i, 0])
+                split = EXTRA_SPLIT[0] + frac * (EXTRA_SPLIT[1] - EXTRA_SPLIT[0])
+                self._observe(prev + split * rr, jit_extra, "extra")
+                self._observe(b, jit_beat)
             else:
-                self._observe(b, jit[i, 0])
+                self._observe(b, jit_beat)
 
     def _observe(self, t_true: float, jitter_s: float, kind: str | None = None) -> None:
         """Record one detection of an event that happened at ``t_true`` (s)."""

@@ -257,15 +257,21 @@ def iir_filter(b: np.ndarray, a: np.ndarray, x: np.ndarray,
     if a.size not in (2, 3):
         raise ValueError(f"iir_filter runs order 1 or 2, not {a.size - 1}")
     b0, b1, a1 = float(b[0]), float(b[1]), float(a[1])
-    b2, a2 = (float(b[2]), float(a[2])) if a.size == 3 else (0.0, 0.0)
-    z0, z1 = float(zi[0]), float(zi[1]) if a.size == 3 else 0.0
+    z0 = float(zi[0])
     out = []
+    if a.size == 2:  # the second state stays 0: leaving it out changes at most a zero's sign
+        for v in np.asarray(x, float).tolist():
+            y = b0 * v + z0
+            z0 = b1 * v - a1 * y
+            out.append(y)
+        return np.array(out), np.array([z0])
+    b2, a2, z1 = float(b[2]), float(a[2]), float(zi[1])
     for v in np.asarray(x, float).tolist():
         y = b0 * v + z0
         z0 = b1 * v + z1 - a1 * y
         z1 = b2 * v - a2 * y
         out.append(y)
-    return np.array(out), np.array([z0, z1][:a.size - 1])
+    return np.array(out), np.array([z0, z1])
 
 
 class _Filter:
@@ -424,11 +430,11 @@ class PhysiologyModel:
             tt, hh = t, hr
             c.last_beat = t[0] - c.beat_phase * 60.0 / hr[0]
         else:
-            tt, hh = np.r_[c.last_t, t], np.r_[c.last_hr, hr]
+            tt, hh = np.concatenate(([c.last_t], t)), np.concatenate(([c.last_hr], hr))
         beats, end_phase = ipfm_beats(tt, hh, c.beat_phase)
         c.beat_phase = end_phase - math.floor(end_phase)
         c.last_t, c.last_hr = float(t[-1]), float(hr[-1])
-        rr_ms = np.diff(np.r_[c.last_beat, beats]) * 1000.0
+        rr_ms = np.diff(np.concatenate(([c.last_beat], beats))) * 1000.0
         if beats.size:
             c.last_beat = float(beats[-1])
         return SimChunk(t, volume, hr, beats, rr_ms)
