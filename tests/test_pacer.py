@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from biobreath.core.pacer import Pacer, Stage
-from biobreath.core.protocol import parse_protocol
+from biobreath.core.pacer import Pacer, Stage, _shape_volume
+from biobreath.core.protocol import TOP_UP_FROM, parse_protocol
 from biobreath.errors import ProtocolError
 from biobreath.files.protocols import available_protocols, load_protocol
 
@@ -66,6 +66,53 @@ def test_phase_continuous_when_user_changes_rate(t_change, new_rate):
     dv, dphase = _max_step(pacer, 0, 60)
     assert dv < 2e-3 and dphase.min() > 0
     assert pacer.state(t_change + 30).rate_bpm == pytest.approx(new_rate)
+
+
+def _raised_cosines(shape, frac):
+    """Lung volume stage by stage, one mask per stage: the straightforward reference."""
+    pos = frac * shape.period_s
+    a, u, b, c = np.cumsum(shape.parts)[:4]
+    first = TOP_UP_FROM if shape.top_up_s > 0 else 1.0
+    vol = np.zeros_like(pos)
+    inh = pos < a
+    vol[inh] = first * (0.5 - 0.5 * np.cos(np.pi * pos[inh] / a))
+    top = (pos >= a) & (pos < u)
+    vol[top] = first + (1 - first) * (0.5 - 0.5 * np.cos(np.pi * (pos[top] - a) / shape.top_up_s))
+    vol[(pos >= u) & (pos < b)] = 1.0
+    exh = (pos >= b) & (pos < c)
+    vol[exh] = 0.5 + 0.5 * np.cos(np.pi * (pos[exh] - b) / shape.exhale_s)
+    return vol
+
+
+@pytest.mark.parametrize("name", ["coherence", "box", "sigh", "4-7-8"])
+def test_volume_is_each_stages_raised_cosine_bit_for_bit(name):
+    pacer = Pacer(load_protocol(name))
+    seg = pacer._segments[-1]
+    ends = seg.t0 + np.cumsum(seg.shape.parts)  # every stage boundary of its first breath
+    t = np.concatenate([seg.t0 + np.random.default_rng(1).uniform(0, 60, 2000), ends,
+                        np.nextafter(ends, -np.inf)])
+    frac = np.mod(seg.phase0 + (t - seg.t0) / seg.period_s, 1.0)
+    assert pacer.volume(t).tobytes() == _raised_cosines(seg.shape, frac).tobytes()
+    edges = np.array([0.0, np.nextafter(1.0, 0.0), 1.0, np.nan])
+    with np.errstate(invalid="ignore"):
+        assert _shape_volume(seg.shape, edges).tobytes() == _raised_cosines(
+            seg.shape, edges).tobytes()
+
+
+def test_volume_within_one_segment_equals_volume_across_segments():
+    # A window inside one segment takes the one-shape path; across segments each is masked.
+    pacer = Pacer(load_protocol("resonance-assessment"))
+    pacer.set_rate(400.0, 5.2)
+    pacer.set_rate(410.4, 5.3, gradual=True)
+    t = np.arange(0.0, 700.0, 0.25)
+    across = pacer.volume(t)
+    seg = np.searchsorted(pacer._t0, t, side="right") - 1
+    for k in np.unique(seg):
+        assert pacer.volume(t[seg == k]).tobytes() == across[seg == k].tobytes()
+    assert pacer.phase(t).tobytes() == np.concatenate(
+        [pacer.phase(t[seg == k]) for k in np.unique(seg)]).tobytes()
+    assert pacer.volume(np.array([np.nan, 300.0]))[1] == pacer.volume(300.0)  # NaN: no bound
+    assert pacer.volume(np.array([])).shape == (0,)
 
 
 def test_free_step_has_no_waveform():

@@ -7,6 +7,7 @@ import pytest
 from scipy.interpolate import CubicSpline
 from scipy.signal import csd
 
+from biobreath.core import spectrum
 from biobreath.core.resonance import (
     assess,
     count_peaks,
@@ -60,6 +61,29 @@ def test_least_squares_phase_is_exact_over_any_stretch_and_ignores_the_harmonic(
     got = hr_breathing_phase(beat_t, rr, bt, vol, f, 10.0, 10.0 + 6.3 / f, method="lstsq")
     assert got.phase_deg == pytest.approx(-25.0, abs=0.5)
     assert got.hr_amplitude_bpm == pytest.approx(6.0, rel=0.01)
+
+
+@pytest.mark.parametrize("t0", [20.0, 100.0 / 3.0, 64.0 - 2.0 ** -47])
+def test_hann_phase_is_the_windowed_dft_term_whatever_the_grid_start(t0):
+    # The DFT weights are cached for the grid k / 4 s from its start; a start whose grid
+    # rounds (the last one: it crosses 64 s) must weigh its own offsets.
+    f, t1 = 0.1, t0 + 64.0
+    beat_t, rr = _beats_from_hr(lambda t: 65 + 8 * math.sin(2 * math.pi * f * t + 0.3), 140)
+    bt = np.arange(0, 140, 0.25)
+    vol = 0.5 + 0.5 * np.sin(2 * np.pi * f * bt)
+    m = (beat_t >= t0 - 5) & (beat_t <= t1 + 5)
+    grid = spectrum.even_grid(t0, t1 - t0, 4.0)
+    hr = spectrum.resample(beat_t[m] - rr[m] / 2000.0, 60000.0 / rr[m], grid)
+    both = np.column_stack([spectrum.detrend(hr, "linear"),
+                            spectrum.detrend(np.interp(grid, bt, vol), "linear")])
+    w = spectrum.hann(grid.size)
+    h, b = (w * np.exp(-2j * np.pi * f * (grid - t0))) @ both
+    for _ in range(2):  # the second from the cache
+        got = hr_breathing_phase(beat_t, rr, bt, vol, f, t0, t1)
+        assert got.phase_deg == math.degrees(np.angle(h * np.conj(b)))
+        assert got.hr_amplitude_bpm == float(2.0 / w.sum() * abs(h))
+    if t0 == 64.0 - 2.0 ** -47:
+        assert (grid - t0 != np.arange(grid.size) / 4.0).any()
 
 
 def test_smoothness_is_variance_explained_by_the_breathing_sinusoid():

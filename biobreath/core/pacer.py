@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -110,25 +111,48 @@ class Pacer:
     def segment(self, t: float) -> Segment:
         return self._segments[max(0, int(np.searchsorted(self._t0, t, side="right")) - 1)]
 
+    def _locate(self, ta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment index and phase (breaths) at each time of ``ta`` (s)."""
+        # np.maximum rather than np.clip: the same indices without the wrapper's overhead.
+        idx = np.maximum(self._t0.searchsorted(ta, side="right") - 1, 0)
+        return idx, self._p0[idx] + (ta - self._t0[idx]) / self._period[idx]
+
+    def _sole_segment(self, ta: np.ndarray) -> int | None:
+        """The index of the one segment holding every time of ``ta`` (s), else None."""
+        if self._t0.size == 1:
+            return 0
+        if not ta.size:
+            return None
+        lo, hi = ta.min(), ta.max()
+        if lo != lo:  # NaN: min and max do not bound it
+            return None
+        first, last = np.maximum(self._t0.searchsorted((lo, hi), side="right") - 1, 0).tolist()
+        return first if first == last else None
+
     def phase(self, t):
         """Phase in breaths at time(s) ``t`` (s); vectorised over arrays."""
-        ta = np.asarray(t, dtype=float)
-        idx = np.clip(np.searchsorted(self._t0, ta, side="right") - 1, 0, None)
-        out = self._p0[idx] + (ta - self._t0[idx]) / self._period[idx]
+        out = self._locate(np.asarray(t, dtype=float))[1]
         return float(out) if np.ndim(out) == 0 else out
 
     def volume(self, t):
         """Target lung volume 0-1 at time(s) ``t`` (s); vectorised; NaN where breathing is free."""
         ta = np.atleast_1d(np.asarray(t, dtype=float))
-        out = np.full(ta.shape, np.nan)
-        idx = np.clip(np.searchsorted(self._t0, ta, side="right") - 1, 0, None)
-        frac = np.mod(np.atleast_1d(self.phase(ta)), 1.0)
-        for k in _present(idx):
-            shape = self._segments[k].shape
-            if shape is None:
-                continue
-            m = idx == k
-            out[m] = _shape_volume(shape, frac[m])
+        sole = self._sole_segment(ta)
+        if sole is not None and self._segments[sole].shape is not None:
+            # The usual case (a window of the current breaths): one shape, no per-segment masks;
+            # segment ``sole``'s scalars give the very values the gathered arrays below would.
+            out = _shape_volume(self._segments[sole].shape, np.mod(
+                self._p0[sole] + (ta - self._t0[sole]) / self._period[sole], 1.0))
+        else:
+            out = np.full(ta.shape, np.nan)
+            idx, phase = self._locate(ta)
+            frac = np.mod(phase, 1.0)
+            for k in _present(idx):
+                shape = self._segments[k].shape
+                if shape is None:
+                    continue
+                m = idx == k
+                out[m] = _shape_volume(shape, frac[m])
         return float(out[0]) if np.ndim(t) == 0 else out
 
     def stages(self, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,20 +247,38 @@ class Pacer:
         self._reindex()
 
 
-def _shape_volume(s: BreathShape, frac: np.ndarray) -> np.ndarray:
-    """Lung volume 0-1 at breath fractions ``frac`` (0-1) for one breath shape."""
-    pos = frac * s.period_s
-    a, u, b, c = np.cumsum(s.parts)[:4]  # ends of inhale, top-up, hold, exhale
+@lru_cache(maxsize=64)
+def _stage_table(s: BreathShape) -> tuple[np.ndarray, np.ndarray]:
+    """Ends (s into the breath) of the stages of ``s`` and, per stage (inhale, top-up, hold,
+    exhale, hold, then past the breath's end), the columns start (s), length (s), cap, h, g,
+    scale, base of its volume ``base + scale * (h + g * cos(min(pi * (pos - start) / length,
+    cap)))``: the raised cosines' own expressions; a cap of 0 keeps the cosine finite (a NaN
+    position included) where a constant stage multiplies it by zero. Read-only (cached: a pace
+    is asked again and again)."""
+    ends = np.cumsum(s.parts)
+    a, b = ends[0], ends[2]  # ends of the inhale and of the hold after it
     first = TOP_UP_FROM if s.top_up_s > 0 else 1.0  # how full the first inhale fills
-    vol = np.zeros_like(pos)
-    inh = pos < a
-    vol[inh] = first * (0.5 - 0.5 * np.cos(np.pi * pos[inh] / a))
-    top = (pos >= a) & (pos < u)
-    vol[top] = first + (1 - first) * (0.5 - 0.5 * np.cos(np.pi * (pos[top] - a) / s.top_up_s))
-    vol[(pos >= u) & (pos < b)] = 1.0
-    exh = (pos >= b) & (pos < c)
-    vol[exh] = 0.5 + 0.5 * np.cos(np.pi * (pos[exh] - b) / s.exhale_s)
-    return vol
+    flat = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # start, length, cap, h, g, scale of a constant
+    table = np.array([(0.0, a, np.inf, 0.5, -0.5, first, 0.0),            # 0.5 - 0.5 cos
+                      (a, s.top_up_s, np.inf, 0.5, -0.5, 1 - first, first),
+                      (*flat, 1.0),
+                      (b, s.exhale_s, np.inf, 0.5, 0.5, 1.0, 0.0),         # 0.5 + 0.5 cos
+                      (*flat, 0.0),
+                      (*flat, 0.0)]).T.copy()
+    ends.setflags(write=False)
+    table.setflags(write=False)
+    return ends, table
+
+
+def _shape_volume(s: BreathShape, frac: np.ndarray) -> np.ndarray:
+    """Lung volume 0-1 at breath fractions ``frac`` (0-1) for one breath shape (0 past the
+    breath and at NaN)."""
+    pos = frac * s.period_s
+    ends, table = _stage_table(s)
+    # One gather of every stage's constants rather than a mask and an assignment per stage;
+    # side="right" never enters a zero-length stage.
+    start, length, cap, h, g, scale, base = table[:, ends.searchsorted(pos, side="right")]
+    return base + scale * (h + g * np.cos(np.fmin(np.pi * (pos - start) / length, cap)))
 
 
 def _present(idx: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -109,6 +110,25 @@ def _harmonics(x: np.ndarray, freq_hz: float) -> np.ndarray:
     return np.column_stack([np.cos(w), np.sin(w), np.cos(2 * w), np.sin(2 * w)])
 
 
+def _hann_term(x: np.ndarray, freq_hz: float) -> tuple[np.ndarray, float]:
+    """Weights of the Hann-windowed DFT term at ``freq_hz`` for samples at offsets ``x`` (s)
+    from the grid's start, and the factor (2 / window sum) turning that term into an amplitude."""
+    w = spectrum.hann(x.size)
+    return w * np.exp(-2j * np.pi * freq_hz * x), 2.0 / w.sum()
+
+
+@lru_cache(maxsize=16)
+def _even_hann_term(n: int, freq_hz: float, fs: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The offsets ``k / fs`` (s) of an ``n``-sample grid, as :func:`spectrum.even_grid` spaces
+    them, and their :func:`_hann_term`; read-only and cached: at a steady pace a live session
+    asks for the same one at every breath."""
+    offsets = np.arange(n) / fs
+    weights, scale = _hann_term(offsets, freq_hz)
+    offsets.setflags(write=False)
+    weights.setflags(write=False)
+    return offsets, weights, scale
+
+
 def hr_breathing_phase(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarray,
                        breath_volume: np.ndarray, freq_hz: float, t0: float, t1: float,
                        *, resample_hz: float = 4.0,
@@ -131,21 +151,24 @@ def hr_breathing_phase(beat_t: np.ndarray, rr_ms: np.ndarray, breath_t: np.ndarr
       estimates (see :func:`fit_resonance`).
     """
     m = (beat_t >= t0 - 5) & (beat_t <= t1 + 5)
-    if m.sum() < 8 or not freq_hz > 0:
+    if np.count_nonzero(m) < 8 or not freq_hz > 0:
         return HrBreathingPhase(freq_hz, math.nan, math.nan)
     grid, hr = _hr_grid(beat_t[m], rr_ms[m], t0, t1, resample_hz)
     br = np.interp(grid, breath_t, breath_volume)
-    if not np.all(np.isfinite(br)):
+    if not np.isfinite(br).all():
         return HrBreathingPhase(freq_hz, math.nan, math.nan)  # unpaced stretch: no breathing curve
     both = np.column_stack([spectrum.detrend(hr, "linear"), spectrum.detrend(br, "linear")])
+    x = grid - t0
     if method == "lstsq":
-        coef, *_ = np.linalg.lstsq(_harmonics(grid - t0, freq_hz), both, rcond=None)
+        coef, *_ = np.linalg.lstsq(_harmonics(x, freq_hz), both, rcond=None)
         h, b = coef[0] - 1j * coef[1]  # a cos wt + b sin wt = Re((a - ib) exp(iwt))
         scale = 1.0
     else:
-        w = spectrum.hann(grid.size)
-        h, b = (w * np.exp(-2j * np.pi * freq_hz * (grid - t0))) @ both
-        scale = 2.0 / w.sum()
+        # float(): a cache key, and the same product for any real type of the frequency.
+        offsets, weights, scale = _even_hann_term(x.size, float(freq_hz), float(resample_hz))
+        if not (x == offsets).all():  # a start whose grid rounds: weigh its own offsets
+            weights, scale = _hann_term(x, freq_hz)
+        h, b = weights @ both
     if abs(b) == 0:
         return HrBreathingPhase(freq_hz, math.nan, math.nan)
     return HrBreathingPhase(freq_hz, math.degrees(np.angle(h * np.conj(b))),

@@ -318,7 +318,7 @@ class Session:
         """Times (s) and RRs (ms) of the judged, accepted beats of the last ``seconds`` since the
         beat chain last broke (across a break their timing is unknown)."""
         bt, rr, art = s.core.recent(seconds, judged_only=True)
-        keep = ~art & ~(bt < s.core.segment_start)
+        keep = ~(art | (bt < s.core.segment_start))
         return bt[keep], rr[keep]
 
     def _adapt(self, t: float) -> None:
@@ -348,7 +348,9 @@ class Session:
             window = self.live_params.coherence.window_s
             bt, rr = self._clean_beats(s, window + 5.0)
             m = (bt >= t0) & (bt < t1)
-            hr = float(np.mean(60000.0 / rr[m])) if m.any() else math.nan
+            count = np.count_nonzero(m)
+            # np.mean's own sum and division, without its per-call overhead.
+            hr = float(np.add.reduce(60000.0 / rr[m]) / count) if count else math.nan
             phase = math.nan
             # Phase over the last 64 s of this pace only (at least two breaths of it).
             start = max(t1 - window, self.pacer.pace_start(t0), s.core.segment_start)
