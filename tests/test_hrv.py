@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import interpolate, signal
 
-from biobreath.core import hrv
+from biobreath.core import artifacts, hrv
 
 DATA = Path(__file__).parent / "data"
 
@@ -433,27 +434,99 @@ def test_histogram_counts_equal_brute_force_on_a_grid(steps: list[int], m: int, 
     assert hrv._histogram_matches(codes, m, lo, hi) == brute_force_counts(rr, m, r)
 
 
+def strap_beats(rng: np.random.Generator, n: int = 20000) -> np.ndarray:
+    """``n`` wandering RR intervals (ms) at a chest strap's 1/1024 s resolution."""
+    t = np.arange(n) * 0.9
+    rr = 900.0 + 60.0 * np.sin(2 * np.pi * t / 3000) + 25.0 * np.sin(2 * np.pi * 0.1 * t)
+    return np.round((rr + rng.normal(0.0, 15.0, t.size)) * 1.024) / 1.024
+
+
 @pytest.mark.parametrize("m", [1, 2])
 def test_histogram_counts_equal_the_bit_masks_on_20000_quantised_beats(m: int) -> None:
-    rng = np.random.default_rng(31)
-    t = np.arange(20000) * 0.9
-    rr = 900.0 + 60.0 * np.sin(2 * np.pi * t / 3000) + 25.0 * np.sin(2 * np.pi * 0.1 * t)
-    rr = np.round((rr + rng.normal(0.0, 15.0, t.size)) * 1.024) / 1.024
+    rr = strap_beats(np.random.default_rng(31))
     for r in (0.2 * float(np.std(rr, ddof=1)), 8 * 1000.0 / 1024.0):
         codes, lo, hi = value_codes(rr, r)
         assert hrv._histogram_matches(codes, m, lo, hi) == hrv._bitmask_matches(codes, m, lo, hi)
 
 
+def off_the_grid(rr: np.ndarray, r: float, seed: int) -> np.ndarray:
+    """``rr`` with one beat in 40 moved off its grid, as artifact correction interpolates them:
+    half by a fraction of a millisecond, half by exactly +-r (onto a pair's match limit)."""
+    rng = np.random.default_rng(seed)
+    out = rr.copy()
+    moved = rng.choice(rr.size, rr.size // 40, replace=False)
+    half = moved.size // 2
+    out[moved[:half]] += rng.uniform(-0.5, 0.5, half)
+    out[moved[half:]] += r * rng.choice([-1.0, 1.0], moved.size - half)
+    return out
+
+
+@pytest.mark.parametrize("m", [1, 2])
+@pytest.mark.parametrize("regular_count", [1, 3, 10 ** 9])
+def test_histogram_counts_equal_brute_force_with_a_few_values_off_the_grid(
+        m: int, regular_count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Values taken fewer than _REGULAR_COUNT times (here without _REGULAR_SHARE's higher bar)
+    # stay out of the tables and are counted by bit masks: 1 tables every value, 10**9 none.
+    monkeypatch.setattr(hrv, "_REGULAR_COUNT", regular_count)
+    monkeypatch.setattr(hrv, "_REGULAR_SHARE", math.inf)
+    grid = np.round(wandering_beats(500, 70 + m) * 1.024) / 1.024   # a chest strap's 1/1024 s
+    for r in (0.2 * float(np.std(grid, ddof=1)), 8.0, 0.0):
+        rr = off_the_grid(grid, r, 80 + m)
+        codes, lo, hi = value_codes(rr, r)
+        expected = brute_force_counts(rr, m, r)
+        assert hrv._histogram_matches(codes, m, lo, hi) == expected
+        assert hrv._template_matches(rr, m, r) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=4, max_size=80),
+       st.lists(st.tuples(st.integers(0, 79), st.sampled_from([-1.0, 1.0, 0.37, -0.5])),
+                max_size=8),
+       st.integers(1, 2), st.integers(0, 12), st.sampled_from([1.0, 0.1, 1000.0 / 1024.0]),
+       st.integers(1, 4))
+def test_histogram_counts_equal_brute_force_off_a_grid(steps: list[int],
+                                                      moves: list[tuple[int, float]], m: int,
+                                                      width: int, step: float,
+                                                      regular_count: int) -> None:
+    # A few values moved off the grid: by exactly +-r, or by a fraction of a step.
+    rr = 300.0 + np.array(steps) * step
+    r = width * step / 2
+    for i, shift in moves:
+        if i < rr.size:
+            rr[i] += shift * (r if abs(shift) == 1.0 else step)
+    codes, lo, hi = value_codes(rr, r)
+    with (mock.patch.object(hrv, "_REGULAR_COUNT", regular_count),
+          mock.patch.object(hrv, "_REGULAR_SHARE", math.inf)):
+        assert hrv._histogram_matches(codes, m, lo, hi) == brute_force_counts(rr, m, r)
+
+
+@pytest.mark.parametrize("m", [1, 2])
+def test_histogram_counts_equal_the_bit_masks_on_20000_corrected_beats(m: int) -> None:
+    # Artifact correction interpolates beats off the strap's grid: D grows from 396 to 550.
+    rng = np.random.default_rng(32)
+    rr = strap_beats(rng)
+    bad = rng.choice(rr.size, 200, replace=False)
+    rr[bad[:100]] *= 2.0   # missed beats
+    rr[bad[100:]] *= 0.6   # ectopic ones
+    nn = artifacts.correct(rr).rr_ms
+    assert np.unique(nn).size > np.unique(rr).size + 100
+    for r in (0.2 * float(np.std(nn, ddof=1)), 8 * 1000.0 / 1024.0):
+        codes, lo, hi = value_codes(nn, r)
+        assert hrv._histogram_matches(codes, m, lo, hi) == hrv._bitmask_matches(codes, m, lo, hi)
+
+
 def test_template_matches_takes_the_cheaper_counting_method(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # Few distinct values: histograms (they cost D steps whatever the pairs); a value per beat
+    # Few distinct values: histograms (they cost D steps whatever the pairs), also with a few
+    # rare values off the grid (D 154 to 404, but these stay out of the tables); a value per beat
     # (too many for the tables), m = 3, or a thousand values on 20 000 beats (D x the boxes'
     # union, a hundred squared, costs far more than bit masks over short runs): bit masks.
     wandering = wandering_beats(20000, 60)
+    r = 8.0
     beats = {"coarse": np.round(wandering / 8.0) * 8.0,
              "quantised": np.round(wandering * 1.024) / 1.024,
              "continuous": wandering_beats(20000, 61)}
-    r = 8.0
+    beats["corrected"] = off_the_grid(beats["coarse"], r, 62)
     expected = {}
     for kind, x in beats.items():
         codes, lo, hi = value_codes(x, r)
@@ -470,8 +543,9 @@ def test_template_matches_takes_the_cheaper_counting_method(
 
     with monkeypatch.context() as patch:
         patch.setattr(hrv, "_bitmask_matches", refuse)
-        for m in (1, 2):
-            assert hrv._template_matches(beats["coarse"], m, r) == expected["coarse", m]
+        for kind in ("coarse", "corrected"):
+            for m in (1, 2):
+                assert hrv._template_matches(beats[kind], m, r) == expected[kind, m]
     monkeypatch.setattr(hrv, "_histogram_matches", decline)
     for kind, m in [("continuous", 1), ("continuous", 2), ("continuous", 3), ("coarse", 3),
                     ("quantised", 2)]:

@@ -670,8 +670,21 @@ def _template_matches_dense(x: np.ndarray, m: int, r: float) -> tuple[int, int]:
 
 
 _HISTOGRAM_CELLS = 1 << 22
-"""Most D x D cells (D distinct values) of :func:`_histogram_matches`'s tables (32 MiB for m = 2):
+"""Most D x D cells (D regular values) of :func:`_histogram_matches`'s tables (32 MiB for m = 2):
 room for RR quantised to 1 ms or 1/1024 s over 300-2000 ms."""
+_REGULAR_COUNT = 3
+"""Fewest occurrences of a value for :func:`_histogram_matches` to give it a row of its tables.
+Artifact correction interpolates values off the strap's grid, each taken about once: on a day of
+corrected beats they triple D (539 to 1941 on 6e5 beats) but touch only 0.7 % of the templates,
+which bit masks count for far less."""
+_REGULAR_SHARE = 4000.0
+"""A value has a row of :func:`_histogram_matches`'s tables only if it occurs at least D^2 / 4000
+times, D counting the values past ``_REGULAR_COUNT``: a row costs about D x (a box union's
+width) cells over the sweep, a template outside the tables a few hundred. That is 60 for D 500,
+where it was fastest (of 3 to 128: by 1.7x over 3 on 1e5 beats, 1.2x on 1e6)."""
+_CACHED_VALUES = 512
+"""D up to which :func:`_histogram_matches`'s tables (D x D) stay mostly in cache; past it a
+cell costs about D / 512 times as much (measured 6.8 ns at D 539, 11.4 at 767, 22 at 1941)."""
 _SWEEP_STEP_CELLS = 7500.0
 """Cost of one step of :func:`_histogram_matches`'s sweep (a few dozen NumPy calls), in
 histogram cells summed (about 6 ns each, prefix sums and all)."""
@@ -693,14 +706,15 @@ def _first_value_pairs(codes: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray
     return (int(np.dot(counts, below[hi + 1] - below[lo])) - n) // 2
 
 
-def _box_cover(swept: np.ndarray, c: np.ndarray, lo: np.ndarray,
-               hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The codes that the boxes ``[lo[c], hi[c]]`` of the templates whose swept code is ``u``
-    cover (their union), for every ``u`` at once.
+def _box_cover(swept: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+               width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The table codes (below ``width``) that the boxes ``[lo[c], hi[c]]`` (empty where
+    ``lo > hi``; ``lo`` and ``hi`` rise with the box number ``c``) of the queries whose swept box
+    number is ``u`` cover (their union), for every ``u`` at once.
 
     Returns ``cells`` (each ``u``'s covered codes, sorted, one ``u`` after the other),
-    ``offset`` (``u``'s are ``cells[offset[u]:offset[u + 1]]``) and each template's box as
-    positions ``[start, stop)`` within its own ``u``'s cover.
+    ``offset`` (``u``'s are ``cells[offset[u]:offset[u + 1]]``) and each query's box as
+    positions ``[start, stop)`` within its own ``u``'s cover (``[0, 0)`` if empty).
     """
     d = lo.size
     seen = np.zeros(d * d, dtype=bool)
@@ -715,9 +729,15 @@ def _box_cover(swept: np.ndarray, c: np.ndarray, lo: np.ndarray,
     offset = np.concatenate(([0], np.cumsum(np.bincount(u, weights=length, minlength=d))))
     offset = offset.astype(np.intp)
     owner = np.repeat(u, length)
-    position = np.zeros(d * d, dtype=np.int32)   # of code v in u's cover, at u * d + v
-    position[owner * d + cells] = np.arange(total) - offset[owner]
-    return (cells, offset, position[swept * d + lo[c]], position[swept * d + hi[c]] + 1)
+    # Position of code v in u's cover at u * width + v; one more cell, so that an empty box's
+    # ends (lo up to width, hi down to -1) index it too before they are zeroed.
+    position = np.zeros(d * width + 1, dtype=np.int32)
+    position[owner * width + cells] = np.arange(total) - offset[owner]
+    box_lo, box_hi, at = lo[c], hi[c], swept * width
+    start, stop = position[at + box_lo], position[at + box_hi] + 1
+    empty = np.flatnonzero(box_lo > box_hi)
+    start[empty] = stop[empty] = 0
+    return cells, offset, start, stop
 
 
 def _prefix_sums(hist: np.ndarray, axes: list[np.ndarray]) -> np.ndarray:
@@ -759,76 +779,129 @@ def _box_corners(covers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 def _histogram_matches(codes: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray,
                        budget: float = math.inf) -> tuple[int, int] | None:
     """:func:`_template_matches` by histograms of value ``codes`` (m = 1 or 2, ``lo``/``hi`` of
-    :func:`_match_bounds` with r >= 0, D x D below 2^31 for D distinct values); None (nothing
-    counted) if its cost estimate, in histogram cells summed, exceeds ``budget``.
+    :func:`_match_bounds` with r >= 0); None (nothing counted) if the tables would exceed
+    ``_HISTOGRAM_CELLS`` or its cost estimate, in histogram cells summed, ``budget``.
 
     A template matches another when each code lies in the other's box ``[lo[c], hi[c]]``; that
-    is symmetric and includes the template itself, so the pairs are ``(S - N') / 2`` where ``S``
-    sums, over the ``N'`` templates, the templates inside each one's box. The sweep takes the
-    m-th code ``u`` of the templates in order: the templates whose m-th code is in ``u``'s box
-    (a window of the templates sorted by it, sliding forward) are kept in a dense histogram of
-    their other codes (and one without the last code, for B; B for m = 1 needs no sweep), whose
-    box sums, by prefix sums over the union of the boxes, answer the templates whose m-th code
-    is ``u``. Time about N plus D x that union's cells (a few hundred squared on a day's beats
-    at 1/1024 s), whatever the number of pairs, which limits the bit masks. Identical templates
-    are not merged: on a day's beats three in four are distinct, and merging (a sort) costs more
-    than it saves.
+    is symmetric and includes the template itself. The values taken often enough (see
+    ``_REGULAR_SHARE``) are "regular": the templates of regular values only (R) go in the tables,
+    indexed by regular code, and every template is a query, its box cut down to the regular
+    codes. Over the queries of R the box counts sum to ``S_RR``, over the rest (I) to ``S_IR``;
+    the pairs are ``(S_RR - |R|) / 2 + S_IR`` and the pairs within I, counted by bit masks (I is
+    small).
+
+    The sweep takes the m-th code ``u`` of the queries in order: the templates of R whose m-th
+    code is in ``u``'s box (a window of R sorted by it, sliding forward) are kept in a dense
+    histogram of their other codes (and one without the last code, for B; B for m = 1 needs no
+    sweep), whose box sums, by prefix sums over the union of the boxes, answer the queries whose
+    m-th code has ``u``'s box. Time about N plus D x that union's cells (a few hundred squared on
+    a day's beats at 1/1024 s), whatever the number of pairs, which limits the bit masks.
+    Identical templates are not merged: on a day's beats three in four are distinct, and merging
+    (a sort) costs more than it saves.
     """
-    d = lo.size
     n = codes.size - m
+    counts = np.bincount(codes, minlength=lo.size)
+    common = np.count_nonzero(counts >= _REGULAR_COUNT)
+    regular = counts >= max(_REGULAR_COUNT, common * common / _REGULAR_SHARE)
+    # below[c]: the regular codes under code c, so the table code of a regular c.
+    below = np.concatenate(([0], np.cumsum(regular))).astype(np.int32)
+    width = int(below[-1])
+    if width * width > _HISTOGRAM_CELLS:
+        return None
     # Indices into the tables, below D x D, fit 32 bits: half the memory traffic of 64.
-    codes, lo, hi = (np.asarray(a, dtype=np.int32) for a in (codes, lo, hi))
+    codes = np.asarray(codes, dtype=np.int32)
+    columns = [codes[k:k + n] for k in range(m + 1)]
+    odd = ~regular[codes]
+    inside = ~np.logical_or.reduce([odd[k:k + n] for k in range(m + 1)])
+    rest = [c[~inside] for c in columns]
+    cost = _HISTOGRAM_TEMPLATE_CELLS * n + _bitmask_cost(rest[0], m, lo, hi)
+    if cost > budget:
+        return None
+    # A box in table codes: the regular codes in [lo, hi]. Codes with the same box share a box
+    # number (rising with the code), which the queries carry instead: fewer than 2 D + 2 of them
+    # however many rare values there are.
+    box_lo, box_hi = below[lo], below[hi + 1] - 1
+    new = np.concatenate(([True], (np.diff(box_lo) != 0) | (np.diff(box_hi) != 0)))
+    box_of = (np.cumsum(new) - 1).astype(np.int32)
+    box_lo, box_hi = box_lo[new], box_hi[new]
+    # The queries: every template, and those of I once more, since a pair within R is met from
+    # both its ends and one with I only from I's.
+    queries = [np.concatenate((c, t)) for c, t in zip(columns, rest)]
+    tabled = np.concatenate((inside, np.zeros(rest[0].size, dtype=bool)))
     # The swept code: the middle one for m = 2, whose neighbours on either side vary less
     # together than two successive values do, so that the boxes' unions are smaller (by 7-13 %
     # on a day of beats).
     sweep = m - 1
-    order = np.argsort(codes[sweep:sweep + n].astype(np.min_scalar_type(d)), kind="stable")
-    swept = codes[sweep:sweep + n][order]
-    others = [codes[k:k + n][order] for k in range(m + 1) if k != sweep]
-    covers = [_box_cover(swept, c, lo, hi) for c in others]
-    begin = np.concatenate(([0], np.cumsum(np.bincount(swept, minlength=d))))
+    # By code, not box number: then R's templates are in order of their table code too.
+    order = np.argsort(queries[sweep].astype(np.min_scalar_type(lo.size)), kind="stable")
+    queries = [c[order] for c in queries]
+    tabled = np.flatnonzero(tabled[order])   # R's templates among the sorted queries
+    swept = box_of[queries[sweep]]
+    covers = [_box_cover(swept, box_of[c], box_lo, box_hi, width)
+              for k, c in enumerate(queries) if k != sweep]
+    begin = np.concatenate(([0], np.cumsum(np.bincount(swept, minlength=box_lo.size))))
     steps = np.flatnonzero(np.diff(begin))
     cells = np.prod([np.diff(offset)[steps] for _, offset, _, _ in covers], axis=0,
                     dtype=np.float64)
-    if cells.sum() + _SWEEP_STEP_CELLS * steps.size + _HISTOGRAM_TEMPLATE_CELLS * n > budget:
+    cost += max(1.0, width / _CACHED_VALUES) * cells.sum() + _SWEEP_STEP_CELLS * steps.size
+    if cost > budget:
         return None
-    # Histogram index of each template: its other codes (for A), all but the last (for B).
-    index_a = np.zeros(n, dtype=np.int64)
-    for c in others:
-        index_a = index_a * d + c
-    sweeps = [(np.zeros(d ** m, dtype=np.int64), index_a, m, *_box_corners(covers, swept))]
+    # window[t]: the templates of R whose swept table code is below t.
+    window = np.searchsorted(tabled, np.searchsorted(
+        queries[sweep], np.append(np.flatnonzero(regular), regular.size)))
+    # Histogram index of each template of R: its other codes (for A), all but the last (for B).
+    index_a = np.zeros(queries[0].size, dtype=np.int64)
+    for k, c in enumerate(queries):
+        if k != sweep:
+            index_a = index_a * width + below[c]
+    index_a = index_a[tabled]
+    sweeps = [(np.zeros(width ** m, dtype=np.int64), index_a, m, *_box_corners(covers, swept))]
     if m > 1:
-        sweeps.append((np.zeros(d ** (m - 1), dtype=np.int64), index_a // d, m - 1,
+        sweeps.append((np.zeros(width ** (m - 1), dtype=np.int64), index_a // width, m - 1,
                        *_box_corners(covers[:-1], swept)))
     sums = [0] * len(sweeps)
-    inside = past = 0   # the window: sorted templates inside .. past - 1
+    held = past = 0   # the window: table templates held .. past - 1
     for u in steps.tolist():
-        new_inside, new_past = int(begin[lo[u]]), int(begin[hi[u] + 1])
+        new_held, new_past = int(window[box_lo[u]]), int(window[box_hi[u] + 1])
         for hist, index, _, _, _ in sweeps:
             np.add.at(hist, index[past:new_past], 1)
-            np.subtract.at(hist, index[inside:new_inside], 1)
-        inside, past = new_inside, new_past
+            np.subtract.at(hist, index[held:new_held], 1)
+        held, past = new_held, new_past
         axes = [cover[offset[u]:offset[u + 1]] for cover, offset, _, _ in covers]
         for i, (hist, _, k, signs, corners) in enumerate(sweeps):
-            prefix = _prefix_sums(hist.reshape((d,) * k), axes[:k])
+            if any(a.size == 0 for a in axes[:k]):
+                continue   # every box of u is empty on some axis
+            prefix = _prefix_sums(hist.reshape((width,) * k), axes[:k])
             sums[i] += int(signs @ prefix[corners[:, begin[u]:begin[u + 1]]].sum(axis=1))
-    a = (sums[0] - n) // 2
-    return a, ((sums[1] - n) // 2 if m > 1 else _first_value_pairs(codes, n, lo, hi))
+    r_size = tabled.size
+    rest_a, rest_b = _bitmask_template_matches(rest, lo, hi)
+    a = (sums[0] - r_size) // 2 + rest_a
+    b = ((sums[1] - r_size) // 2 + rest_b if m > 1
+         else _first_value_pairs(columns[0], n, lo, hi))
+    return a, b
 
 
-def _bitmask_cost(codes: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray) -> float:
-    """Estimated cost of :func:`_bitmask_matches`, in histogram cells summed: per template, and
-    per mask word (the pairs of templates matching in the first value / 64, for each later
-    value)."""
-    n = codes.size - m
-    words = m * _first_value_pairs(codes, n, lo, hi) / _WORD
+def _bitmask_cost(first: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Estimated cost of :func:`_bitmask_template_matches` on templates of first codes
+    ``first``, in histogram cells summed: per template, and per mask word (the pairs of templates
+    matching in the first value / 64, for each later value)."""
+    n = first.size
+    words = m * _first_value_pairs(first, n, lo, hi) / _WORD
     return _MASK_TEMPLATE_CELLS * n + _MASK_WORD_CELLS * words
 
 
 def _bitmask_matches(codes: np.ndarray, m: int, lo: np.ndarray,
                      hi: np.ndarray) -> tuple[int, int]:
     """:func:`_template_matches` by bit masks, for value ``codes`` (ranks among the distinct
-    values) and their ``lo``/``hi`` of :func:`_match_bounds`.
+    values) and their ``lo``/``hi`` of :func:`_match_bounds`."""
+    n = codes.size - m
+    return _bitmask_template_matches([codes[k:k + n] for k in range(m + 1)], lo, hi)
+
+
+def _bitmask_template_matches(columns: list[np.ndarray], lo: np.ndarray,
+                              hi: np.ndarray) -> tuple[int, int]:
+    """Match counts ``(A, B)`` among any templates, ``columns[k]`` holding their codes of value
+    ``k`` (m = ``len(columns) - 1``): A over all m + 1 values, B over the first m.
 
     Templates are sorted by their first value, so the templates matching one ("query") in that
     value are a contiguous run after it. The later values are tested 64 templates (one word) at a
@@ -838,13 +911,14 @@ def _bitmask_matches(codes: np.ndarray, m: int, lo: np.ndarray,
     times as it has queries (a day's run of 70 000 queries holds about 20 000 groups). Time about
     N x (run length) / 64 word operations, less the grouping's share.
     """
-    n = codes.size - m
-    order = np.argsort(codes[:n], kind="stable")
-    first = codes[:n][order]
+    m = len(columns) - 1
+    n = columns[0].size
+    order = np.argsort(columns[0], kind="stable")
+    first = columns[0][order]
     # Query p (in sorted order) matches the templates p+1 .. last[p] in its first value.
     last = np.searchsorted(first, hi[first], side="right") - 1
     positions = np.arange(n)
-    coords = [codes[k:k + n][order] for k in range(1, m + 1)]
+    coords = [c[order] for c in columns[1:]]
     # Group of each query: its later values (coordinates 1..m), numbered one coordinate at a time
     # (a number below groups x values fits in 64 bits).
     group_of = np.zeros(n, dtype=np.int64)
@@ -916,17 +990,17 @@ def _template_matches(x: np.ndarray, m: int, r: float) -> tuple[int, int]:
 
     Exact, and far faster than testing pairs: a few templates are compared all at once; the
     values are otherwise coded by rank among the distinct ones, and the pairs counted by
-    histograms of the codes (:func:`_histogram_matches`, for m <= 2 and few distinct values, as
-    RR quantised to 1 ms or 1/1024 s) or else by bit masks (:func:`_bitmask_matches`), whichever
-    is estimated cheaper.
+    histograms of the codes (:func:`_histogram_matches`, for m <= 2 and few distinct values
+    besides rare ones, as RR quantised to 1 ms or 1/1024 s, artifacts corrected or not) or else by
+    bit masks (:func:`_bitmask_matches`), whichever is estimated cheaper.
     """
     n = x.size - m
     if n <= _DENSE_TEMPLATES:
         return _template_matches_dense(x, m, r)
     values, codes = np.unique(x, return_inverse=True)
     lo, hi = _match_bounds(values, r)
-    if m <= 2 and r >= 0 and values.size ** 2 <= _HISTOGRAM_CELLS:
-        counts = _histogram_matches(codes, m, lo, hi, _bitmask_cost(codes, m, lo, hi))
+    if m <= 2 and r >= 0:
+        counts = _histogram_matches(codes, m, lo, hi, _bitmask_cost(codes[:n], m, lo, hi))
         if counts is not None:
             return counts
     return _bitmask_matches(codes, m, lo, hi)
