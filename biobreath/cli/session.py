@@ -206,9 +206,9 @@ def run(args, *, on_window_end=None) -> int:
         data = read_session(args.file, keep_rows=True)  # the replay reads it once
         protocol = data.protocol()
         duration = data.planned_duration_s
-        practice = _replay_practice(args, data)
-
-        person = practice.person if practice else data.meta.get("person", "")
+        # The window shows the person's history; the terminal has none to show for a replay.
+        practice = None if args.headless else _replay_practice(args, data)
+        person = practice.person if practice else _replay_person(args, data) or ""
 
         def make_session(protocol):
             return Session(ReplaySource(data), _session_clock(args), Pacer(protocol),
@@ -348,17 +348,28 @@ def _wearers(targets: list[str], names: list[str]):
                               if target_matches(target, info.address, info.name)), "")
 
 
+def _replay_person(args, data) -> str | None:
+    """``replay``: whose session it shows, --person (resolved, without adding anybody) or else
+    the recording's person; None when neither is known."""
+    recorded = data.meta.get("person")
+    if args.person is None:
+        return recorded if isinstance(recorded, str) else None
+    from biobreath.files.people import People
+
+    with People() as people:
+        return people.resolve(args.person).name
+
+
 def _replay_practice(args, data):
-    """``replay``: whose history the window shows, --person (resolved) or else the recording's
-    person, without adding anybody; None when neither is known."""
+    """``replay``: the practice whose history the window shows (:func:`_replay_person`'s);
+    None when nobody is known."""
     from biobreath.files.people import SIMULATED_KINDS, People
     from biobreath.session.history import Practice
 
-    recorded = data.meta.get("person")
-    if args.person is None and not isinstance(recorded, str):
+    name = _replay_person(args, data)
+    if name is None:
         return None
     with People() as people:
-        name = people.resolve(args.person).name if args.person is not None else recorded
         practice = Practice(name, people.path, checkins=False)
     source = data.meta.get("source")
     practice.simulated = isinstance(source, dict) and source.get("kind") in SIMULATED_KINDS
