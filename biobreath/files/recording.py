@@ -437,11 +437,9 @@ class Recorder:
             self._commit_tx()
         self._last_flush = time.monotonic()
 
-    def maybe_commit(self, interval_s: float | None = None) -> None:
-        """Commit if the last commit is older than ``interval_s`` (s, wall time; default the
-        flush interval)."""
-        interval = self._flush_interval if interval_s is None else interval_s
-        if time.monotonic() - self._last_flush >= interval:
+    def maybe_commit(self) -> None:
+        """Commit if the last commit is older than the flush interval (wall time)."""
+        if time.monotonic() - self._last_flush >= self._flush_interval:
             self.commit()
 
     def discard_if_empty(self) -> bool:

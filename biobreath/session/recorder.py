@@ -36,11 +36,6 @@ if TYPE_CHECKING:
     from biobreath.session.session import Session
 
 
-IDLE_COMMIT_S = 0.25
-"""Least wall time (s) between the writes a session makes whenever it has caught up with its
-source; a SIGKILL loses at most this much (and the flush interval while it never catches up)."""
-
-
 class RecordingListener(SessionListener):
     """Writes the session it follows to a new file at ``path`` (never an existing one); a session
     that got no beat and no notification leaves no file behind."""
@@ -126,9 +121,7 @@ class RecordingListener(SessionListener):
         rec.maybe_commit()
 
     def on_idle(self) -> None:
-        # Caught up with the strap: write what came (every notification at real speed). At
-        # full speed that happens after every notification too, so not more often than this.
-        self.recorder.maybe_commit(IDLE_COMMIT_S)
+        self.recorder.commit()
 
     def on_beat(self, device: str, verdict: BeatVerdict, state: LiveState) -> None:
         self.recorder.judge(self._rows[device].popleft(), verdict.artifact, verdict.reason)
