@@ -268,9 +268,10 @@ class Session:
                 return self._next_marker()
             if not queue.empty():
                 return queue.get_nowait()
-            if turn == 0:
-                # A producer that only yields (full speed) refills the queue in this turn of the
-                # loop: far cheaper than the wait below, which then serves live straps alone.
+            if turn == 0 and self.source.replays_clock:
+                # A replay's producer only yields, so it refills the queue in this turn of the
+                # loop: far cheaper than the wait below. Not for a live source: at full speed its
+                # catch-ups would come at every notification, and each is a write to disk.
                 await asyncio.sleep(0)
         getter = asyncio.ensure_future(queue.get())
         marked = asyncio.ensure_future(self._marked.wait())  # a mark is taken at once
