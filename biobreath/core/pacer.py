@@ -283,5 +283,5 @@ def _shape_volume(s: BreathShape, frac: np.ndarray) -> np.ndarray:
 
 def _present(idx: np.ndarray) -> np.ndarray:
     """The distinct segment indices in ``idx``, in order (``np.unique`` without its import of
-    ``numpy.ma``, some 30 ms at a session's start)."""
+    ``numpy.ma``, some 20 ms at a session's start)."""
     return np.flatnonzero(np.bincount(idx.ravel())) if idx.size else idx.ravel()
