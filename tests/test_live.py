@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -238,6 +239,23 @@ def test_zero_or_absurd_rr_is_judged_not_raised():
     rr[31] = 64000.0
     verdicts = _feed(LiveCore(), rr)
     assert verdicts[30].artifact and verdicts[31].artifact
+
+
+def test_breath_swing_leaves_out_a_zero_rr_not_yet_judged():
+    """A faulty strap's RR of 0 ms, newest and so not yet judged, has no heart rate: the swing
+    over the breath stays what it was before that beat came (not infinite), with no division
+    warning."""
+    core, t = LiveCore(), 0.0
+    for rr in _series(40):
+        t += rr / 1000
+        core.add_beat(t, float(rr))
+    before = core.breath_swing(t - 10.0, t + 1.0)
+    core.add_beat(t + 0.001, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = core.breath_swing(t - 10.0, t + 1.0)
+    assert math.isfinite(before) and before > 5.0
+    assert after == before
 
 
 def test_coherence_spectrum_is_the_one_the_score_was_read_from_even_when_asked_later():

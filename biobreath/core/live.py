@@ -254,9 +254,13 @@ class LiveCore:
         return b.t[w], b.rr[w], b.art[w], b.first[w]
 
     def breath_swing(self, t0: float, t1: float) -> float:
-        """Peak-to-trough heart rate (bpm) over normal beats between ``t0`` and ``t1`` (s)."""
+        """Peak-to-trough heart rate (bpm) over normal beats between ``t0`` and ``t1`` (s).
+
+        Beats not yet judged count as normal, except an RR of 0 or less (a faulty strap's), which
+        the detector will reject and which has no heart rate."""
         t, rr, art = self.recent(self.params.buffer_s)
-        return peak_to_trough(t[~art], 60000.0 / rr[~art], t0, t1)
+        ok = ~art & (rr > 0)
+        return peak_to_trough(t[ok], 60000.0 / rr[ok], t0, t1)
 
     def _rmssd(self, skip: int) -> float:
         b = self._beats
