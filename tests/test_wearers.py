@@ -2,6 +2,7 @@
 ``devices.person``, read back, replayed, and named on the group view's cards."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -45,6 +46,16 @@ def test_each_strap_is_named_for_its_person_in_the_file_and_on_replay(data_dir, 
     if straps[0] == "--device":
         assert [d.name for d in data.devices] == ["Polar H10 AAAA1111", "Polar H10 BBBB2222"]
     assert data.meta["person"] == "Therapist"  # the first is the one practising
+    assert data.persons == ("Therapist", "Client")  # as devices.person holds them
+    # analyze names each strap's line for its wearer.
+    assert main(["analyze", "--json", str(out)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["address"], r["person"]) for r in rows] == [
+        (d.address, n) for d, n in zip(data.devices, ("Therapist", "Client"))]
+    assert main(["analyze", str(out)]) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith(str(out))]
+    assert [h.split("  ")[1] for h in heads] == [
+        f"{n}, {d.name}" for d, n in zip(data.devices, ("Therapist", "Client"))]
 
     async def replay():
         session = Session(ReplaySource(data), ScaledClock(None), Pacer(data.protocol()),

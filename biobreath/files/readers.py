@@ -165,18 +165,12 @@ def select_recording(recs: list[RRRecording], path: str | Path, *, device: str |
 
 
 def session_people(s: SessionData) -> list[tuple[int, DeviceInfo, str]]:
-    """(device number from 1, strap, person) for every strap of a session. The person is the
-    one recorded with the strap when the session data carries it, else "person N" (what the
-    recorder writes when nobody was named)."""
-    persons = getattr(s, "persons", None)
-    out = []
-    for i, dev in enumerate(s.devices, 1):
-        person = f"person {i}"
-        if isinstance(persons, tuple | list) and len(persons) == len(s.devices) \
-                and isinstance(persons[i - 1], str) and persons[i - 1]:
-            person = persons[i - 1]
-        out.append((i, dev, person))
-    return out
+    """(device number from 1, strap, person) for every strap of a session: the person recorded
+    with the strap (the wearer named live, else "person N", as the recorder writes when nobody
+    was named), "person N" for a file that recorded nobody."""
+    persons = s.persons if len(s.persons) == len(s.devices) else ("",) * len(s.devices)
+    return [(i, dev, person or f"person {i}")
+            for i, (dev, person) in enumerate(zip(s.devices, persons), 1)]
 
 
 def read_session_rr(path: Path) -> list[RRRecording]:

@@ -563,6 +563,7 @@ class SessionData:
     ecg: tuple[Signal, ...] = ()   # raw ECG per device (Polar H10), if recorded
     acc: tuple[Signal, ...] = ()   # raw chest acceleration per device, if recorded
     warnings: tuple[str, ...] = ()  # what was malformed and skipped, one sentence each
+    persons: tuple[str, ...] = ()  # who wore each strap of ``devices`` ("" where not recorded)
     # The rows as read, kept for :func:`read_events` when asked (``read_session(keep_rows=True)``)
     rows: _Loaded | None = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -899,6 +900,7 @@ class _Loaded:
     meta: dict[str, object]
     version: int
     devices: tuple[DeviceInfo, ...]
+    persons: tuple[str, ...]    # who wore each strap, as recorded ("" where nobody is)
     beats: list[tuple]          # id, device, rr_ticks, rr_ms, beat_time_s, arrival_s, artifact,
                                 # seq, gap
     notifications: list[tuple]  # id, device, arrival_s, payload, seq
@@ -974,14 +976,15 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
     meta, version = _check_meta(raw_meta, path, report)
 
     index: dict[int, int] = {}
-    devices = []
-    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile")
+    devices, persons = [], []
+    text_cols = ("name", "address", "model", "manufacturer", "firmware", "profile", "person")
     for row in db.execute(f"SELECT id, {', '.join(col('devices', c) for c in text_cols)} "
                           "FROM devices ORDER BY id"):
         if type(row[0]) is not int:
             continue
         fields = [_device_text(v, c, row[0], report) for c, v in zip(text_cols, row[1:])]
         devices.append(DeviceInfo(*fields[:5], profile=fields[5] or "generic"))
+        persons.append(fields[6])
         index[row[0]] = len(devices)
 
     def rows(table: str, query: str, check, clean: str = "", fast=None):
@@ -1098,8 +1101,8 @@ def _load_tables(db: sqlite3.Connection, path: Path) -> _Loaded:
               "ecg": [(r[0], r[6]) for r in frames["ecg"]],
               "acc": [(r[0], r[6]) for r in frames["acc"]],
               "events": [(r[0], r[5]) for r in events if r[3] in _STREAM_KINDS]}
-    return _Loaded(meta, version, tuple(devices), beats, notes, frames["ecg"], frames["acc"],
-                   events, report, _check_order(version, stream, report))
+    return _Loaded(meta, version, tuple(devices), tuple(persons), beats, notes, frames["ecg"],
+                   frames["acc"], events, report, _check_order(version, stream, report))
 
 
 def _check_order(version: int, stream: dict[str, list[tuple[int, object]]], report: _Report
@@ -1178,7 +1181,7 @@ def read_session(path: str | Path, *, keep_rows: bool = False) -> SessionData:
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
         events=tuple((t, d, kind, value) for _, t, d, kind, value, _ in ld.events),
         ecg=_signal(ld.ecg, "<i4", 1), acc=_signal(ld.acc, "<i2", 3),
-        warnings=ld.report.warnings(), rows=ld if keep_rows else None)
+        warnings=ld.report.warnings(), persons=ld.persons, rows=ld if keep_rows else None)
     try:
         data.protocol()
     except SessionFileError as e:

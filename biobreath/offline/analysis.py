@@ -363,8 +363,9 @@ def _hr(v: float) -> str:
 def format_report(a: FileAnalysis) -> str:
     """A human-readable summary of one analysis."""
     t, f, n = a.hrv.time, a.hrv.frequency, a.hrv.nonlinear
+    who = ", ".join(x for x in (a.person, a.device.name if a.device else "") if x)
     lines = [
-        f"{a.path}{'  ' + a.device.name if a.device else ''}  ({a.kind}, {a.n_beats} beats, "
+        f"{a.path}{'  ' + who if who else ''}  ({a.kind}, {a.n_beats} beats, "
         f"{_fmt(a.duration_s / 60, '.1f', 'min')}, "
         f"artifacts {_fmt(a.artifact_pct, '.1f', '%')} [{a.artifact_mode}])",
         f"  heart rate   mean {_hr(t.mean_hr_bpm)}  min {_hr(t.min_hr_bpm)}  "
