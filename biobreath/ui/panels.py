@@ -86,13 +86,13 @@ def _unbroken(t: np.ndarray) -> np.ndarray:
 
 
 def _legend(p: Palette, *, measured: bool) -> str:
-    gap = "&nbsp;" * 3
-    return (f"<span style='color:{p.hr}'>━━</span> heart rate{gap}"
-            f"<span style='color:{p.breath}'>██</span> pacer{gap}"
-            + (f"<span style='color:{p.measured}'>━━</span> your breathing{gap}"
-               if measured else "")
-            + f"<span style='color:{p.artifact}'>✕</span> artifact{gap}"
-            + f"<span style='color:{p.marker}'>│</span> marker")
+    """The trace's legend as rich text: entries break only between each other (the label wraps
+    to a second line where the row is short, rather than cutting the last entry off)."""
+    entries = [(p.hr, "━━", "heart rate"), (p.breath, "██", "pacer"),
+               *([(p.measured, "━━", "your breathing")] if measured else []),
+               (p.artifact, "✕", "artifact"), (p.marker, "│", "marker")]
+    return " &nbsp; ".join(f"<span style='white-space:nowrap'><span style='color:{colour}'>"
+                           f"{mark}</span>&nbsp;{name}</span>" for colour, mark, name in entries)
 
 
 def short(text: str) -> str:
@@ -203,10 +203,12 @@ class HeartRateTrace(Panel):
                                     "next (ms), over the last minute. Higher is usually calmer; "
                                     "it is personal, so compare it with your own days.")
         top.addWidget(self.rmssd_label)
+        top.addSpacing(16)
         self.legend_label = label("", 12, MUTED)
-        # Where the row is short, the legend gives way (cut at its end), never the heart rate.
+        # Where the row is short, the legend gives way (on two lines), never the heart rate.
         self.legend_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                                         QtWidgets.QSizePolicy.Policy.Preferred)
+        self.legend_label.setWordWrap(True)
         self.legend_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight
                                        | QtCore.Qt.AlignmentFlag.AlignVCenter)
         top.addWidget(self.legend_label, 1)
