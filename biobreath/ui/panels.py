@@ -112,17 +112,19 @@ def _translucent(colour: str, alpha: int) -> QtGui.QColor:
     return c
 
 
-def marker_line(x: float, text: str, p: Palette, *, position: float,
-                scale: float = 1.0) -> pg.InfiniteLine:
+def marker_line(x: float, text: str, p: Palette, *, position: float, scale: float = 1.0,
+                text_left: bool = False) -> pg.InfiniteLine:
     """A vertical marker line at ``x`` labelled with ``text`` ``position`` (0-1) up the plot,
-    the text ``scale`` times its normal size."""
+    the text ``scale`` times its normal size, to the right of the line (``text_left``: to its
+    left)."""
+    corner = (1, 0) if text_left else (0, 0)
     line = pg.InfiniteLine(x, angle=90, movable=False,
                            pen=pg.mkPen(p.marker, width=2 * scale,
                                         style=QtCore.Qt.PenStyle.DashLine),
                            label=short(text) or "mark",
                            labelOpts={"position": position, "color": p.marker,
                                       "fill": pg.mkBrush(_translucent(p.panel, 170)),
-                                      "anchors": [(0, 0), (0, 0)]})
+                                      "anchors": [corner, corner]})
     line.label.setFont(font(11 * scale))
     line.setZValue(15)
     return line
@@ -145,14 +147,18 @@ class MarkerLines:
         return [m for m, _ in self._lines]
 
     def show(self, plot: pg.PlotItem, markers: list[Marker], p: Palette, scale: float) -> None:
-        """Draw ``markers`` on ``plot`` in palette ``p`` at ``scale``."""
+        """Draw ``markers`` on ``plot`` in palette ``p`` at ``scale``. A line placed in the right
+        half of the plot's time span has its text on its left, where there is more room: a text
+        running past the plot's edge would be cut off there."""
         if len(markers) < len(self._lines):
             for _, line in self._lines:
                 plot.removeItem(line)
             self._lines = []
+        x0, x1 = plot.viewRange()[0]
         for m in markers[len(self._lines):]:
             x = self._x_of(m)
-            line = marker_line(x, m.text, p, position=_stagger(m, markers), scale=scale)
+            line = marker_line(x, m.text, p, position=_stagger(m, markers), scale=scale,
+                               text_left=x > (x0 + x1) / 2)
             line.setVisible(not math.isnan(x))
             plot.addItem(line)
             self._lines.append((m, line))
