@@ -176,10 +176,8 @@ def run(args, *, on_window_end=None) -> int:
     """Run ``train`` or ``replay``; ``on_window_end(window, session)`` is called in the window
     when its session has ended (``assess`` shows its result so)."""
     from biobreath.core.pacer import Pacer
-    from biobreath.files.protocols import load_protocol
-    from biobreath.files.recording import default_session_path, read_session
+    from biobreath.files.recording import read_session
     from biobreath.session import Session
-    from biobreath.session.recorder import RecordingListener
 
     if args.screenshot is not None:
         if args.headless:
@@ -215,6 +213,10 @@ def run(args, *, on_window_end=None) -> int:
                            duration_s=duration, listeners=_lsl(args, person),
                            wearers=recorded_wearers(data))
     else:
+        # What only a new session needs (a replay starts sooner without them).
+        from biobreath.files.protocols import load_protocol
+        from biobreath.files.recording import default_session_path
+        from biobreath.session.recorder import RecordingListener
         from biobreath.sources.factory import (
             open_simulated_strap,
             open_strap_source,

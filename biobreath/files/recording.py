@@ -64,7 +64,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -229,7 +228,7 @@ class Recorder:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self.failed: RecordingError | None = None
-        self.session_id = secrets.token_hex(16)
+        self.session_id = os.urandom(16).hex()  # secrets.token_hex(16), without its imports
         self._stamp = int(self.session_id[:8], 16) & 0x7FFFFFFF or 1  # 0 would mean "none"
         self._devices: dict[str, int] = {}
         self._flush_interval = flush_interval_s
