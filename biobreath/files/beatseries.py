@@ -23,6 +23,14 @@ MAX_RR_MS = 60_000.0
 """Longer intervals between annotated beats are kept but flagged (a gap in the recording)."""
 
 
+def not_later(t: np.ndarray) -> np.ndarray:
+    """Indices ``k`` where ``t[k + 1]`` does not come after ``t[k]``: a step back, none, or one
+    that a NaN or an infinity leaves undefined (without NumPy's warning for ``inf - inf``, which
+    a command would print above its one line on such a file)."""
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(~(np.diff(t) > 0))
+
+
 def series_from_beats(t_s: np.ndarray, normal: np.ndarray, where: str
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """RR intervals (ms), beat times (s), artifact flags and notes from beat times ``t_s`` (s,
@@ -34,7 +42,8 @@ def series_from_beats(t_s: np.ndarray, normal: np.ndarray, where: str
     t_s, normal = t_s[order], normal[order]
     notes: list[str] = []
     if t_s.size:
-        keep = np.r_[True, np.diff(t_s) > 0]
+        keep = np.ones(t_s.size, dtype=bool)
+        keep[not_later(t_s) + 1] = False
         if not keep.all():
             notes.append(f"{int((~keep).sum())} beat annotations at the same time as the one "
                          "before were left out")

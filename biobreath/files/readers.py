@@ -46,6 +46,7 @@ import numpy as np
 from biobreath.core.protocol import BreathingProtocol
 from biobreath.errors import SessionFileError
 from biobreath.events import DeviceInfo
+from biobreath.files.beatseries import not_later
 from biobreath.files.recording import SessionData, read_session
 
 MAX_BYTES = 200 * 1024 * 1024  # a week of beats in text is ~5 MB; refuse absurd files early
@@ -516,7 +517,7 @@ def _time_rr_layout(name: str, head: list[str] | None, times: _Column, rr: _Colu
         t = np.frombuffer(times.values, dtype=float)
         v = np.frombuffer(rr.values, dtype=float)
         ok = np.isfinite(v) & (v > 0)
-        down = np.flatnonzero(~(np.diff(t) > 0))
+        down = not_later(t)
         if not np.all(np.isfinite(t)) or down.size:
             at = times.lines[down[0] + 1] if down.size else times.lines[
                 int(np.flatnonzero(~np.isfinite(t))[0])]
@@ -543,7 +544,7 @@ def _check_times(name: str, header: str, times: _Column) -> None:
     """A time column, if the header names one, must increase: otherwise rows are out of
     order. (A column of clock-time strings is not ours to judge.)"""
     t = np.frombuffer(times.values, dtype=float)
-    bad = np.flatnonzero(~(np.diff(t) > 0))
+    bad = not_later(t)
     if bad.size:
         k = bad[0]
         raise SessionFileError(f"{name}: times ({_show(header)}) are not increasing (line "

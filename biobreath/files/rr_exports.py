@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from biobreath.errors import SessionFileError
-from biobreath.files.beatseries import check_rr
+from biobreath.files.beatseries import check_rr, not_later
 from biobreath.files.readers import (
     SECONDS_BELOW,
     RRRecording,
@@ -191,7 +191,7 @@ def _kubios_report(path: Path, lines: list[str]) -> list[RRRecording]:
         if bad.size:
             raise SessionFileError(f"{where}: line {at[bad[0]]}: {names[j]} time {t[bad[0]]:g} is "
                                    "not a finite number")
-        down = np.flatnonzero(~(np.diff(t) > 0))
+        down = not_later(t)
         if down.size:
             raise SessionFileError(f"{where}: line {at[down[0] + 1]}: {names[j]} time "
                                    f"{t[down[0] + 1]:g} s does not come after {t[down[0]]:g} s")
