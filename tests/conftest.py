@@ -17,6 +17,13 @@ def loop(qapp):
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
+    # A session a test left running ends here, in its loop: left to the garbage collector, its
+    # clean-up would run later, outside any loop, and warn in whatever test came next.
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
     asyncio.set_event_loop(None)
 
