@@ -154,8 +154,11 @@ class MarkerLines:
             for _, line in self._lines:
                 plot.removeItem(line)
             self._lines = []
+        new = markers[len(self._lines):]
+        if not new:
+            return  # as most frames find it
         x0, x1 = plot.viewRange()[0]
-        for m in markers[len(self._lines):]:
+        for m in new:
             x = self._x_of(m)
             line = marker_line(x, m.text, p, position=_stagger(m, markers), scale=scale,
                                text_left=x > (x0 + x1) / 2)
