@@ -255,3 +255,27 @@ def test_ending_with_a_full_queue_does_not_hang(monkeypatch):
         # On a virtual-time loop the timeout costs no wall time and fires only if the session
         # stops making progress (the loop then has nothing to do but wait for it).
         assert run_virtual(bounded()).n_beats > 20
+
+
+def test_a_close_that_never_began_leaves_no_unawaited_coroutine(monkeypatch):
+    """A session stepped with no running loop (a Qt loop's last pass of events after it stopped)
+    fails at the wait for its source to close; the failure is reported, and the close it never
+    began is not left for the garbage collector to warn about."""
+    import gc
+    import warnings
+
+    from biobreath.session import session as session_module
+
+    async def no_loop(coro, timeout):
+        raise RuntimeError("no running event loop")
+
+    monkeypatch.setattr(session_module.asyncio, "wait_for", no_loop)
+    pacer = Pacer(load_protocol("coherence"))
+    session = Session(SimulatedStrap(SimParams(seed=1), pacer), ScaledClock(None), pacer,
+                      duration_s=5.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            run_virtual(session.run())
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]

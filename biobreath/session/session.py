@@ -226,14 +226,19 @@ class Session:
             await asyncio.gather(producer, stopper, return_exceptions=True)
             # The strap is released and every listener closes (the recorder keeps what it has)
             # whatever failed; the first failure is the one reported.
+            closing = self.source.aclose()
             try:
                 # A strap that does not answer must not keep the session from ending.
-                await asyncio.wait_for(self.source.aclose(), SOURCE_CLOSE_S)
+                await asyncio.wait_for(closing, SOURCE_CLOSE_S)
             except TimeoutError:
                 log.warning("the strap did not close within %g s; the session ends without it",
                             SOURCE_CLOSE_S)
             except Exception as e:  # noqa: BLE001
                 failure = failure or e
+            finally:
+                # A wait that failed before it began (stepped with no running loop, as a Qt
+                # loop's last pass of events does) leaves the close unstarted: say so, silently.
+                closing.close()
             for li in self.listeners:
                 try:
                     li.on_stop(self.t)
