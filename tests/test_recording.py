@@ -42,6 +42,27 @@ def test_round_trip(tmp_path):
     assert s.meta["format"] == "biobreath-session"
 
 
+def test_verdicts_reach_beats_written_before_and_after_the_last_commit(tmp_path):
+    """Rows wait for the commit; a verdict lands on its beat whether the beat is still waiting
+    or was written by an earlier commit, and a second strap's beats keep their own verdicts."""
+    path = tmp_path / "s.sqlite"
+    rec = Recorder(path)
+    rows = []
+    for i in range(6):
+        rows.append(rec.beat("AA:BB" if i % 2 else "CC:DD", 1024, 1000.0, i + 0.9, i + 1.0))
+        if i == 2:
+            rec.commit()
+    for i, row in enumerate(rows):  # the first three judged after their commit
+        rec.judge(row, i in (1, 4), "ectopic" if i in (1, 4) else "")
+    rec.close()
+    db = sqlite3.connect(path)
+    got = db.execute("SELECT d.address, b.beat_time_s, b.artifact, b.artifact_reason FROM beats b"
+                     " JOIN devices d ON d.id = b.device_id ORDER BY b.id").fetchall()
+    db.close()
+    assert got == [("AA:BB" if i % 2 else "CC:DD", i + 0.9, int(i in (1, 4)),
+                    "ectopic" if i in (1, 4) else None) for i in range(6)]
+
+
 def test_schema_readable_without_biobreath(tmp_path):
     path = tmp_path / "s.sqlite"
     _record(path)

@@ -2,6 +2,9 @@
 
 **Writing.** The file is written as the session happens, one transaction per notification (or at
 least once a second), in WAL mode: a process killed at any moment loses at most the last second.
+Rows wait in memory for the commit that ends their transaction and are then written many to a
+statement. (A session faster than real time commits less often: see
+:data:`biobreath.session.recorder.FULL_SPEED_COMMIT_S`.)
 While it is written, and after a crash, the file has ``-wal`` and ``-shm`` companions that hold
 its latest transactions. :meth:`Recorder.close` folds the write-ahead log into the file and
 switches it to SQLite's rollback journal (``journal_mode=DELETE``): a closed recording is one
@@ -198,6 +201,10 @@ def _what_failed(e: BaseException) -> str:
     return f"SQLite error ({_brief(e)})"
 
 
+_INSERT_BEAT = ("INSERT INTO beats (id, device_id, rr_ticks, rr_ms, beat_time_s, arrival_s,"
+                " artifact, artifact_reason, seq, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 def _writes(default: object = None):
     """Guard a :class:`Recorder` write: a failure becomes one :class:`RecordingError` that stops
     the recording; after it every write is ignored (returns ``default``)."""
@@ -232,6 +239,12 @@ class Recorder:
         self._stamp = int(self.session_id[:8], 16) & 0x7FFFFFFF or 1  # 0 would mean "none"
         self._devices: dict[str, int] = {}
         self._flush_interval = flush_interval_s
+        # Rows wait in memory for the commit that ends their transaction and are written then,
+        # many to a statement: what a crash can lose is the uncommitted transaction either way.
+        self._beats: list[list] = []  # beat rows, whose verdicts are filled in while they wait
+        self._first_beat = 1           # the id of the first of them (the beats table is new)
+        self._rows: dict[str, list[tuple]] = {}  # other rows, by the INSERT that writes them
+        self._verdicts: list[tuple[int, str | None, int]] = []  # on beats already written
         self._in_tx = False
         self._pending_t: float | None = None  # latest session time written since the commit
         self._kept_t: float | None = None     # latest session time committed
@@ -337,6 +350,8 @@ class Recorder:
     def _rollback(self) -> None:
         self._in_tx = False
         self._pending_t = None
+        self._beats, self._verdicts = [], []
+        self._rows.clear()
         if self._db is not None and self._db.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
@@ -348,7 +363,26 @@ class Recorder:
         if t is not None and math.isfinite(t):
             self._pending_t = t if self._pending_t is None else max(self._pending_t, t)
 
+    def _write_waiting(self) -> None:
+        """Write the rows waiting for the commit (beats first: verdicts may update them)."""
+        db = self._db
+        if self._beats:
+            db.executemany(_INSERT_BEAT, self._beats)
+            self._first_beat += len(self._beats)
+            self._beats = []
+        for statement, rows in self._rows.items():
+            db.executemany(statement, rows)
+        self._rows.clear()
+        if self._verdicts:
+            db.executemany("UPDATE beats SET artifact = ?, artifact_reason = ? WHERE id = ?",
+                           self._verdicts)
+            self._verdicts = []
+
+    def _wait(self, statement: str, row: tuple) -> None:
+        self._rows.setdefault(statement, []).append(row)
+
     def _commit_tx(self) -> None:
+        self._write_waiting()
         # Every transaction rewrites the stamp, so the last commit in any -wal carries it.
         self._db.execute(f"PRAGMA user_version = {self._stamp}")
         self._db.execute("COMMIT")
@@ -368,6 +402,13 @@ class Recorder:
     @_writes(0)
     def device_id(self, info: DeviceInfo | str, person: str = "") -> int:
         """Row id for a strap (by address), adding it on first sight."""
+        return self._add_device(info, person)
+
+    def _device(self, address: str) -> int:
+        """:meth:`device_id` within a write already guarded (most often known: ids start at 1)."""
+        return self._devices.get(address) or self._add_device(address, "")
+
+    def _add_device(self, info: DeviceInfo | str, person: str) -> int:
         key = info.address if isinstance(info, DeviceInfo) else info
         if key not in self._devices:
             d = info if isinstance(info, DeviceInfo) else DeviceInfo(name=key, address=key)
@@ -385,25 +426,28 @@ class Recorder:
              arrival_s: float, seq: int | None = None, gap: bool = False) -> int:
         """Write a beat as it arrives; returns its row id for :meth:`judge`."""
         self._begin(arrival_s)
-        cur = self._db.execute(
-            "INSERT INTO beats (device_id, rr_ticks, rr_ms, beat_time_s, arrival_s, seq, gap)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.device_id(device), rr_ticks, rr_ms, beat_time_s, arrival_s, seq, int(gap)))
-        return cur.lastrowid
+        row_id = self._first_beat + len(self._beats)
+        self._beats.append([row_id, self._device(device), rr_ticks, rr_ms, beat_time_s,
+                            arrival_s, None, None, seq, int(gap)])
+        return row_id
 
     @_writes()
     def judge(self, row_id: int, artifact: bool, reason: str) -> None:
         """Record the live artifact verdict for a beat written earlier."""
         self._begin()
-        self._db.execute("UPDATE beats SET artifact = ?, artifact_reason = ? WHERE id = ?",
-                         (int(artifact), reason or None, row_id))
+        waiting = row_id - self._first_beat
+        if 0 <= waiting < len(self._beats):
+            row = self._beats[waiting]
+            row[6], row[7] = int(artifact), reason or None
+        else:
+            self._verdicts.append((int(artifact), reason or None, row_id))
 
     @_writes()
     def notification(self, device: str, arrival_s: float, payload: bytes,
                      seq: int | None = None) -> None:
         self._begin(arrival_s)
-        self._db.execute("INSERT INTO notifications (device_id, arrival_s, payload, seq)"
-                         " VALUES (?, ?, ?, ?)", (self.device_id(device), arrival_s, payload, seq))
+        self._wait("INSERT INTO notifications (device_id, arrival_s, payload, seq)"
+                   " VALUES (?, ?, ?, ?)", (self._device(device), arrival_s, payload, seq))
 
     def ecg(self, device: str, t0_s: float, fs_hz: float, uv: np.ndarray,
             arrival_s: float | None = None, seq: int | None = None) -> None:
@@ -417,18 +461,17 @@ class Recorder:
     def _frame(self, table: str, device: str, t0_s: float, fs_hz: float, samples: np.ndarray,
                arrival_s: float | None, seq: int | None) -> None:
         self._begin(t0_s if arrival_s is None else arrival_s)
-        self._db.execute(f"INSERT INTO {table} (device_id, t0_s, fs_hz, samples, arrival_s, seq)"
-                         " VALUES (?, ?, ?, ?, ?, ?)",
-                         (self.device_id(device), t0_s, fs_hz, samples.tobytes(), arrival_s, seq))
+        self._wait(f"INSERT INTO {table} (device_id, t0_s, fs_hz, samples, arrival_s, seq)"
+                   " VALUES (?, ?, ?, ?, ?, ?)",
+                   (self._device(device), t0_s, fs_hz, samples.tobytes(), arrival_s, seq))
 
     @_writes()
     def event(self, t_s: float, kind: str, value: object = None, device: str | None = None,
               seq: int | None = None) -> None:
         self._begin(t_s)
-        self._db.execute("INSERT INTO events (t_s, device_id, kind, value, seq)"
-                         " VALUES (?, ?, ?, ?, ?)",
-                         (t_s, None if device is None else self.device_id(device), kind,
-                          None if value is None else json.dumps(value), seq))
+        self._wait("INSERT INTO events (t_s, device_id, kind, value, seq) VALUES (?, ?, ?, ?, ?)",
+                   (t_s, None if device is None else self._device(device), kind,
+                    None if value is None else json.dumps(value), seq))
 
     @_writes()
     def commit(self) -> None:
