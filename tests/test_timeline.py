@@ -239,6 +239,10 @@ def test_the_replay_window_shows_the_live_values_where_it_is_sent(loop, recorded
             f"{int(t // 60)}:{int(t % 60):02d} /")
         shown = [m.text for m in window.heart_trace.markers]
         assert shown == [x[3] for x in live.until(t) if x[1] == "marker"]
+        # A marker's text goes with its line, also when the line came into view at the seek.
+        placed = [line.label.pos() for _, line in window.heart_trace._markers
+                  if line.isVisible()]
+        assert all(math.isfinite(p.x()) and math.isfinite(p.y()) for p in placed)
     window.save_screenshot(tmp_path / "replay.png")
     window.session.stop()
     loop.run_until_complete(window.task)

@@ -404,8 +404,8 @@ class HeartRateTrace(Panel):
         for m, line in self._markers:
             x = m.t - t
             if -PAST_S <= x <= 0.0:
+                line.show()  # first: a hidden line's text does not follow its moves
                 line.setValue(x)
-                line.show()
             elif line.isVisible():
                 line.hide()
 
