@@ -161,6 +161,61 @@ def test_trace_shows_the_markers_of_the_last_minute_at_their_place(qtbot, loop, 
     assert l_line.label.toPlainText() == "late"
 
 
+def test_a_note_with_braces_is_drawn_as_typed_on_the_moving_trace(qtbot):
+    """pyqtgraph formats a line's label at each move; a note is text, not a format string."""
+    from biobreath.ui.panels import HeartRateTrace
+
+    trace = HeartRateTrace()
+    qtbot.addWidget(trace)
+    trace.show()
+    note = "said {nothing} }{"
+    trace.show_markers([Marker(50.0, note)])
+    pacer = Pacer(SHORT)
+    for t in (55.0, 58.0, 60.0):  # each frame moves the line
+        trace.show_time(pacer, t)
+    (_, line), = trace._markers
+    assert line.isVisible() and line.value() == -10.0
+    assert line.label.toPlainText() == note
+
+
+def test_history_marker_texts_fit_their_room_and_never_cover_each_other(qtbot):
+    """In a narrow history (the spectrum open) long notes close together are shortened to the
+    room up to the next line at their height; none runs past another's text or the plot."""
+    from biobreath.ui.panels import CoherenceHistoryPanel, short
+
+    panel = CoherenceHistoryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(330, 200)
+    panel.show()
+    panel.set_span(320.0)
+    notes = ["client says chest feels tight", "slower breathing started",
+             "talked about work stress", "shoulders dropped, calmer", "end of exercise, eyes open"]
+    panel.show_markers([Marker(t, n) for t, n in zip((40.0, 95.0, 150.0, 230.0, 290.0), notes)])
+    qtbot.wait(10)
+    view = panel.plot.getPlotItem().getViewBox()
+    boxes = []
+    for _, line in panel._markers:
+        label = line.label
+        if label.isVisible():
+            text = label.toPlainText()
+            note = short(line.marker_text)
+            assert text == note or (text.endswith("…") and note.startswith(text[:-1]))
+            box = view.mapSceneToView(label.mapToScene(label.boundingRect())).boundingRect()
+            boxes.append((label.orthoPos, box.left(), box.right()))
+    assert len(boxes) >= 3  # most keep a text
+    x0, x1 = panel.plot.getPlotItem().viewRange()[0]
+    slack = 0.01 * (x1 - x0)
+    for i, (height, left, right) in enumerate(boxes):
+        assert x0 - slack <= left and right <= x1 + slack
+        for other_height, other_left, other_right in boxes[i + 1:]:
+            if other_height == height:
+                assert right <= other_left + slack or other_right <= left + slack
+    # Wider, the same notes have room to be whole.
+    panel.resize(1200, 200)
+    qtbot.wait(10)
+    assert [line.label.toPlainText() for _, line in panel._markers] == [short(n) for n in notes]
+
+
 def test_presentation_mode_marks_at_once_without_a_note(qtbot, loop, tmp_path):
     win = TrainerWindow(sim_sessions(), SHORT, autostart=False, settings=settings_in(tmp_path))
     qtbot.addWidget(win)

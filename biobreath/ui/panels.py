@@ -100,6 +100,16 @@ def short(text: str) -> str:
     return text if len(text) <= MARKER_TEXT_CHARS else text[:MARKER_TEXT_CHARS - 1] + "…"
 
 
+def _literal(text: str) -> str:
+    """``text`` as a pyqtgraph line label's format string (formatted at each move of the line:
+    a brace in a therapist's note would otherwise raise, or be replaced)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+_LABEL_PADDING_PX = 8  # a marker text's box beyond the text itself (px)
+_LABEL_MIN_CHARS = 3  # fewer letters than this of a marker's text are left out
+
+
 def _stagger(marker: Marker, markers: list[Marker]) -> float:
     """How far up its plot (0-1) ``marker``'s text goes: three heights in turn, so that the
     texts of markers close together do not cover each other."""
@@ -121,11 +131,12 @@ def marker_line(x: float, text: str, p: Palette, *, position: float, scale: floa
     line = pg.InfiniteLine(x, angle=90, movable=False,
                            pen=pg.mkPen(p.marker, width=2 * scale,
                                         style=QtCore.Qt.PenStyle.DashLine),
-                           label=short(text) or "mark",
+                           label=_literal(short(text) or "mark"),
                            labelOpts={"position": position, "color": p.marker,
                                       "fill": pg.mkBrush(_translucent(p.panel, 170)),
                                       "anchors": [corner, corner]})
     line.label.setFont(font(11 * scale))
+    line.marker_text = text  # the whole text, for a plot that shortens it to fit
     line.setZValue(15)
     return line
 
@@ -138,6 +149,7 @@ class MarkerLines:
     def __init__(self, x_of: Callable[[Marker], float]) -> None:
         self._x_of = x_of
         self._lines: list[tuple[Marker, pg.InfiniteLine]] = []
+        self._left: list[bool] = []  # each line's text on its left
 
     def __iter__(self) -> Iterator[tuple[Marker, pg.InfiniteLine]]:
         return iter(self._lines)
@@ -153,7 +165,7 @@ class MarkerLines:
         if len(markers) < len(self._lines):
             for _, line in self._lines:
                 plot.removeItem(line)
-            self._lines = []
+            self._lines, self._left = [], []
         new = markers[len(self._lines):]
         if not new:
             return  # as most frames find it
@@ -165,6 +177,40 @@ class MarkerLines:
             line.setVisible(not math.isnan(x))
             plot.addItem(line)
             self._lines.append((m, line))
+            self._left.append(x > (x0 + x1) / 2)
+
+    def fit(self, plot: pg.PlotItem) -> None:
+        """Shorten each text to the room it has on ``plot`` as now sized and ranged: up to the
+        plot's edge, or to the next line at its height (half-way, when that line's text comes
+        the other way); a text with no room for a few letters is left out, its line stays."""
+        (x0, x1), _ = plot.viewRange()
+        width = plot.getViewBox().width()
+        if not self._lines or not width > 0 or not x1 > x0:
+            return
+        px = width / (x1 - x0)  # pixels per unit of x
+        placed = [(px * (self._x_of(m) - x0), left, line)
+                  for (m, line), left in zip(self._lines, self._left)]
+        for x, left, line in placed:
+            if math.isnan(x):
+                continue
+            room = x if left else width - x
+            for xo, other_left, other in placed:
+                if other is line or math.isnan(xo) or (
+                        other.label.orthoPos != line.label.orthoPos):
+                    continue
+                gap = x - xo if left else xo - x
+                if gap > 0:  # a line on the side the text goes
+                    room = min(room, gap / 2 if other_left != left else gap)
+            label = line.label
+            text = short(line.marker_text) or "mark"
+            metrics = QtGui.QFontMetricsF(label.textItem.font())
+            shown = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight,
+                                       room - _LABEL_PADDING_PX)
+            fits = len(shown.rstrip("…")) >= _LABEL_MIN_CHARS
+            if fits and shown != label.textItem.toPlainText():
+                label.format = _literal(shown)
+                label.setText(shown)
+            label.setVisible(fits)
 
     def restyle(self, plot: pg.PlotItem, p: Palette, scale: float) -> None:
         """Draw the same markers again in palette ``p`` at ``scale``."""
@@ -768,10 +814,19 @@ class CoherenceHistoryPanel(Panel):
         self.curve = pg.PlotCurveItem(antialias=True)
         self.curve.setSegmentedLineMode("on")  # as the trace's: an opaque pen, stroked faster
         self.last = pg.ScatterPlotItem(size=13, pen=pg.mkPen(None))
+        # The scores over the markers' texts: notes never hide the data.
+        self.curve.setZValue(20)
+        self.last.setZValue(21)
         item.addItem(self.curve)
         item.addItem(self.last)
+        view = item.getViewBox()
+        view.sigResized.connect(self._fit_markers)
+        view.sigXRangeChanged.connect(self._fit_markers)
         lay.addWidget(self.plot, 1)
         self.restyle(current())
+
+    def _fit_markers(self, *_) -> None:
+        self._markers.fit(self.plot.getPlotItem())
 
     def restyle(self, p: Palette) -> None:
         """Draw the bands, the scores and the markers in palette ``p``."""
@@ -788,6 +843,7 @@ class CoherenceHistoryPanel(Panel):
         self.last.setSize(13 * k)
         self.show_scores(*self._scores)
         self._markers.restyle(self.plot.getPlotItem(), p, k)
+        self._fit_markers()
 
     def rescale(self, scale: float) -> None:
         """Draw lines, level names, axis title and markers ``scale`` times their normal size."""
@@ -813,8 +869,12 @@ class CoherenceHistoryPanel(Panel):
                           brush=pg.mkBrush(current().level[level]))
 
     def show_markers(self, markers: list[Marker]) -> None:
-        """Draw ``markers`` (session time) as labelled lines: the new ones in the list are added."""
+        """Draw ``markers`` (session time) as labelled lines: the new ones in the list are added,
+        each text shortened to the room it has."""
+        before = len(self._markers.markers)
         self._markers.show(self.plot.getPlotItem(), markers, current(), self._scale)
+        if len(self._markers.markers) != before:
+            self._fit_markers()
 
 
 def _dotted(text: str, colour: str) -> str:
