@@ -51,7 +51,8 @@ def _virtual(path, labels, seconds, **sim):
 
 def _with_markers(path):
     """A small recording written with the recorder: one strap, beats (one judged an artifact),
-    pacer breaths, two markers (one of them for the strap) and a stop."""
+    pacer breaths, three markers (one of them for the strap, one long and not in English) and a
+    stop."""
     rec = Recorder(path)
     rec.set_meta(source={"kind": "test"}, duration_s=20.0)
     rec.device_id(DeviceInfo("Strap A", "AA:BB"))
@@ -67,6 +68,7 @@ def _with_markers(path):
                                        "hold_in_s": 0.0, "exhale_s": 6.0, "hold_out_s": 0.0})
     rec.event(5.5, "marker", "eyes closed")
     rec.event(12.25, "marker", {"text": "cough"}, device="AA:BB")
+    rec.event(15.0, "marker", "Schultern sinken, Atem ruhig..—während Übung")
     rec.event(20.0, "session_stop")
     rec.close()
     return path
@@ -161,7 +163,8 @@ def test_the_csv_set_holds_beats_breaths_markers_ecg_and_acc(tmp_path, sessions)
              for f in export_session(sessions["markers"], "csv", tmp_path)}
     assert set(files) == {"beats.csv", "breaths.csv", "markers.csv"}
     assert files["markers.csv"].read_text().splitlines() == [
-        "t_s,device,value", "5.500000,,eyes closed", '12.250000,Strap A,"{""text"": ""cough""}"']
+        "t_s,device,value", "5.500000,,eyes closed", '12.250000,Strap A,"{""text"": ""cough""}"',
+        '15.000000,,"Schultern sinken, Atem ruhig..—während Übung"']
 
 
 def _on_grid(t, fs):
@@ -211,7 +214,9 @@ def test_the_edf_holds_signals_beats_steps_and_markers(tmp_path, sessions):
     try:
         onsets, _, texts = r.readAnnotations()
         marks = {str(x): float(o) for o, x in zip(onsets, texts) if str(x).startswith("marker")}
-        assert marks == {"marker: eyes closed": 5.5, 'marker: {"text": "cough"}': 12.25}
+        # EDF+ annotations are UTF-8, and edflib keeps 40 bytes of each: cut at a character.
+        assert marks == {"marker: eyes closed": 5.5, 'marker: {"text": "cough"}': 12.25,
+                         "marker: Schultern sinken, Atem ruhig..": 15.0}
         assert r.getSignalLabels() == ["RR", "Pacer phase"]  # no ECG nor ACC recorded
     finally:
         r.close()

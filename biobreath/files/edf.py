@@ -245,7 +245,7 @@ def write_edf(path: Path, *, start: datetime, origin_s: float, n_records: int,
             writer.writeAnnotation(float(t) - origin_s, -1,
                                    BEAT_TEXT if normal else BEAT_TEXT + ARTIFACT_SUFFIX)
         for onset, duration, text in annotations:
-            writer.writeAnnotation(float(onset) - origin_s, duration, _printable(text)[:40])
+            writer.writeAnnotation(float(onset) - origin_s, duration, _annotation_text(text))
     except (OSError, ValueError, TypeError, RuntimeError) as e:
         raise RecordingError(f"{path}: cannot write EDF ({brief(e)})") from None
     finally:
@@ -259,6 +259,12 @@ def _ascii(text: str) -> str:
     return out or "X"
 
 
-def _printable(text: str) -> str:
-    """Annotation text: printable ASCII (spaces kept), one line."""
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in " ".join(text.split()))
+#: Longest annotation text edflib writes (bytes of UTF-8); it cuts longer ones.
+ANNOTATION_BYTES = 40
+
+
+def _annotation_text(text: str) -> str:
+    """Annotation text: one line of printable characters, UTF-8 as EDF+ has them (a note in any
+    language stays readable), cut to :data:`ANNOTATION_BYTES` at a character's boundary."""
+    line = "".join(c for c in " ".join(text.split()) if c.isprintable())
+    return line.encode("utf-8")[:ANNOTATION_BYTES].decode("utf-8", "ignore")
