@@ -188,6 +188,16 @@ def test_analyze_plot(recorded, tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
 
 
+def test_analyze_plot_draws_a_file_name_as_written(recorded, tmp_path, capsys):
+    """Two "$" in a file's name are not mathematics: matplotlib raised on this one."""
+    odd = tmp_path / "cost $x^{ \\frac$.sqlite"
+    odd.write_bytes(recorded.read_bytes())
+    png = tmp_path / "odd.png"
+    code, _, err = _run(capsys, "analyze", "--plot", str(png), str(odd))
+    assert code == 0 and not err, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_analyze_step_needs_window(recorded, capsys):
     code, _, err = _run(capsys, "analyze", "--step", "30", str(recorded))
     _one_line_error(code, err, "--step needs --window")

@@ -279,6 +279,17 @@ def test_plot_is_written_and_never_overwrites(data_dir, capsys):
     assert png.read_bytes() == data
 
 
+def test_plot_draws_a_name_as_written(data_dir, capsys):
+    """Two "$" in a name are not mathematics (matplotlib raised on this one), and a name in a
+    script the font lacks draws boxes without a warning line."""
+    name = "Jo $x^{ \\frac$ 日本"
+    synthetic_recording(data_dir / "sessions" / "a.sqlite", person=name)
+    png = data_dir / "h.png"
+    code, _, err = _run(capsys, "history", "--rebuild", "--person", name, "--plot", png)
+    assert code == 0 and "Glyph" not in err and "Traceback" not in err, err
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_unknown_person_is_one_line(data_dir, capsys):
     train(capsys, "--person", "Anna")
     code, _, err = _run(capsys, "history", "--person", "Nobody")

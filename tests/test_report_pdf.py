@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,45 @@ def test_a_file_that_is_not_a_session_is_one_line(tmp_path, capsys):
     assert main(["report", str(bad), "--pdf", str(tmp_path / "y.pdf")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "y.pdf").exists()
+
+
+class _Marks(SessionListener):
+    """Marks ``notes`` one per breath from the second on."""
+
+    def __init__(self, notes: list[str]) -> None:
+        self.notes, self.session = notes, None
+
+    def on_start(self, session) -> None:
+        self.session = session
+
+    def on_breath(self, report) -> None:
+        if 1 <= report.n <= len(self.notes):
+            self.session.mark(self.notes[report.n - 1])
+
+
+def test_notes_are_drawn_as_typed_short_beside_their_lines_and_listed_whole(tmp_path):
+    """A therapist's note is text: "$...$" is not mathematics (it made matplotlib raise), a line
+    break or tab is a space, a long note is cut beside its line (not across the page) and
+    listed on page two with its time; a character the font lacks draws no warning."""
+    import warnings
+
+    notes = ["cost $x^{ \\frac$ now", "tab\there, line\nbreak", "Übung — 日本語",
+             "a long note " * 12, "four", "five", "six", "seven"]
+    path = tmp_path / "notes.sqlite"
+    pacer = Pacer(load_protocol("coherence"))
+    session = Session(SimulatedStrap(SimParams(seed=4), pacer), ScaledClock(None), pacer,
+                      duration_s=100.0, listeners=[RecordingListener(path), _Marks(notes)])
+    asyncio.run(session.run())
+    out = tmp_path / "notes.pdf"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["report", str(path), "--pdf", str(out)]) == 0
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    one, two = (" ".join(p.split()) for p in _text(out))
+    assert "cost $x^{ \\frac$ now" in one and "tab here, line break" in one
+    assert "a long note a long note a l…" in one and "a long note " * 3 not in one
+    assert "Markers" in two
+    assert re.search(r"\d:\d\d cost \$x\^\{ \\frac\$ now \d:\d\d tab here, line break", two)
+    assert ("a long note " * 12).strip() in two  # whole, on two lines
+    # Page two's list ends where its room does, and says how many it left out.
+    assert "seven" not in two and "more (biobreath export --to csv lists them all)" in two

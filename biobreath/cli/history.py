@@ -148,6 +148,7 @@ def history_png(history, *, dpi: int = 150) -> bytes:
 
     from biobreath.core.coherence import LOW_MEDIUM_SCORE, MEDIUM_HIGH_SCORE
     from biobreath.offline.progress import local_time
+    from biobreath.offline.report import missing_glyphs_as_boxes
 
     fig = Figure(figsize=(9, 6.5), layout="constrained")
     top, bottom = fig.subplots(2, 1)
@@ -169,7 +170,9 @@ def history_png(history, *, dpi: int = 150) -> bytes:
     top.set_ylabel("mean coherence (0-100)")
     simulated = " (simulated strap included)" if any(e.simulated for e in scored) else ""
     top.set_title(f"{history.person}: coherence per session{simulated}" if scored else
-                  f"{history.person}: no session with a coherence score yet", loc="left")
+                  f"{history.person}: no session with a coherence score yet", loc="left",
+                  parse_math=False)  # a name is drawn as written
+
     weekly = list(history.weekly)
     while weekly and len(weekly) < MIN_WEEKS:  # a short history: the weeks before it were empty
         weekly.insert(0, (weekly[0][0] - timedelta(days=7), 0.0))
@@ -183,7 +186,8 @@ def history_png(history, *, dpi: int = 150) -> bytes:
     for ax in (top, bottom):
         ax.spines[["top", "right"]].set_visible(False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with missing_glyphs_as_boxes():
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 

@@ -4,8 +4,9 @@ Page 1, in plain words: who, when, the protocol; the heartbeat intervals with th
 and the markers; heart rate over the breathing curve for one minute; coherence over time with its
 levels. Page 2, for the researcher: the spectrum with its bands and the coherence peak window, the
 metrics with every method parameter, the resonance criteria of paced steps, and the check-ins
-when the session has them. Figures are ``biobreath analyze``'s (offline: artifacts corrected with
-the whole recording in view). Drawn with matplotlib's Agg backend (no display needed).
+and markers (their notes whole) when the session has them. Figures are ``biobreath analyze``'s
+(offline: artifacts corrected with the whole recording in view). Drawn with matplotlib's Agg
+backend (no display needed); every text is drawn as written (no mathematics).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from biobreath.files.people import Checkin
 from biobreath.files.readers import read_rr_all, select_recording
 from biobreath.files.recording import SessionData, read_session
 from biobreath.offline.analysis import FileAnalysis, analyze_recording
-from biobreath.offline.report import BAND_COLOURS
+from biobreath.offline.report import BAND_COLOURS, missing_glyphs_as_boxes
 
 A4_IN = (8.27, 11.69)
 VIEW_S = 60.0  # the "heart rate over breathing" close-up (s)
@@ -40,6 +41,8 @@ LEVELS = (("low", 0.0, 33.0, "#fde0dd"), ("medium", 33.0, 64.0, "#fff7bc"),
           ("high", 64.0, 100.0, "#d9f0d3"))
 """Coherence levels (score bounds, HeartMath's level-1 ratios 0.5 and 1.8) and their shading."""
 HR_COLOUR, PACER_COLOUR, MARK_COLOUR = "#c0392b", "#2b8cbe", "#6a3d9a"
+MARK_LABEL_CHARS = 28  # a marker's text beside its line; page two lists it whole
+MARK_LINES = 8         # lines page two gives its list of markers (the rest are counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,9 @@ def write_pdf_report(report: ReportData, out: str | Path) -> Path:
     except OSError as e:
         raise BiobreathError(f"cannot write {out}: {e.strerror or e}") from None
     try:
-        with f, PdfPages(f, metadata=_pdf_metadata(report)) as pdf:
+        # Every text is drawn as written: a note's "$...$" is not mathematics.
+        with f, PdfPages(f, metadata=_pdf_metadata(report)) as pdf, matplotlib.rc_context(
+                {"text.parse_math": False}), missing_glyphs_as_boxes():
             for page in (_page_one, _page_two):
                 fig = plt.figure(figsize=A4_IN)
                 try:
@@ -216,12 +221,24 @@ def _page_one(fig, r: ReportData) -> None:
     _coherence_over_time(fig.add_subplot(grid[2]), r)
 
 
+def _one_line(text: str) -> str:
+    """A note on one line: runs of white space (tabs, line breaks) as one space, no control
+    characters."""
+    return "".join(c for c in " ".join(text.split()) if c.isprintable())
+
+
+def _label(text: str) -> str:
+    """A marker's text as drawn beside its line: one line, at most ``MARK_LABEL_CHARS``."""
+    line = _one_line(text) or "mark"
+    return line if len(line) <= MARK_LABEL_CHARS else line[:MARK_LABEL_CHARS - 1] + "…"
+
+
 def _marks(ax, r: ReportData, *, labels: bool) -> None:
     for k, (t, text) in enumerate(r.markers):
         ax.axvline(t / 60.0, color=MARK_COLOUR, lw=0.9, ls="--")
-        if labels:
-            ax.text(t / 60.0, 1.0 - 0.1 * (k % 3), f" {text or 'mark'}", color=MARK_COLOUR,
-                    fontsize=7.5, va="top", transform=ax.get_xaxis_transform())
+        if labels:  # clipped: a text near the end stops at the plot's edge, not the page's
+            ax.text(t / 60.0, 1.0 - 0.1 * (k % 3), f" {_label(text)}", color=MARK_COLOUR,
+                    fontsize=7.5, va="top", transform=ax.get_xaxis_transform(), clip_on=True)
 
 
 def _tachogram(ax, r: ReportData) -> None:
@@ -282,8 +299,8 @@ def _marks_in_view(ax, r: ReportData, t0: float, t1: float) -> None:
     for t, text in r.markers:
         if t0 <= t <= t1:
             ax.axvline(t - t0, color=MARK_COLOUR, lw=0.9, ls="--")
-            ax.text(t - t0, 0.98, f" {text or 'mark'}", color=MARK_COLOUR, fontsize=7.5,
-                    va="top", transform=ax.get_xaxis_transform())
+            ax.text(t - t0, 0.98, f" {_label(text)}", color=MARK_COLOUR, fontsize=7.5,
+                    va="top", transform=ax.get_xaxis_transform(), clip_on=True)
 
 
 def _coherence_over_time(ax, r: ReportData) -> None:
@@ -324,12 +341,37 @@ def _page_two(fig, r: ReportData) -> None:
         for k, line in enumerate(checkins):
             fig.text(0.09, y - 0.038 - 0.015 * k, line, fontsize=8.5)
         y -= 0.04 + 0.015 * len(checkins)
+    marks = _marker_lines(r)
+    if marks:
+        fig.text(0.07, y - 0.02, "Markers", fontsize=11, weight="bold")
+        fig.text(0.09, y - 0.035, "\n".join(marks), fontsize=8, va="top", linespacing=1.4)
+        y -= 0.04 + 0.0135 * len(marks)
     notes = [line for note in a.notes for line in textwrap.wrap(note, 110)]
     if notes:
         fig.text(0.07, y - 0.02, "Notes", fontsize=11, weight="bold")
         fig.text(0.09, y - 0.035, "\n".join(notes), fontsize=8, va="top", linespacing=1.4)
         y -= 0.04 + 0.0135 * len(notes)
     _parameters(fig, a, y - 0.02)
+
+
+def _marker_lines(r: ReportData) -> list[str]:
+    """The markers with their times (m:ss), each note on up to two lines, as many as
+    ``MARK_LINES`` hold; then how many more there are."""
+    lines: list[str] = []
+    shown = 0
+    for t, text in r.markers:
+        clock = f"{int(t // 60)}:{int(t % 60):02d}"
+        wrapped = textwrap.wrap(f"{clock}  {_one_line(text) or 'mark'}", 110,
+                                subsequent_indent=" " * (len(clock) + 2), max_lines=2,
+                                placeholder=" …")
+        if len(lines) + len(wrapped) > MARK_LINES - (shown + 1 < len(r.markers)):
+            break
+        lines += wrapped
+        shown += 1
+    if shown < len(r.markers):
+        lines.append(f"and {len(r.markers) - shown} more (biobreath export --to csv lists "
+                     "them all)")
+    return lines
 
 
 def _spectrum(ax, a: FileAnalysis) -> None:

@@ -5,12 +5,24 @@ Drawn with matplotlib's non-interactive Agg backend, so it works without a displ
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from biobreath.errors import BiobreathError
 from biobreath.offline.analysis import FileAnalysis
 
 BAND_COLOURS = {"VLF": "#d9d9d9", "LF": "#9ecae1", "HF": "#fdd0a2"}
+
+
+@contextlib.contextmanager
+def missing_glyphs_as_boxes() -> Iterator[None]:
+    """Draw a character the font lacks (a name or a note in another script) as the box
+    matplotlib draws, without its warning for each: a line the user cannot act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        yield
 
 
 def plot_report(a: FileAnalysis, path: str | Path, *, dpi: int = 200) -> Path:
@@ -37,7 +49,9 @@ def plot_report(a: FileAnalysis, path: str | Path, *, dpi: int = 200) -> Path:
         ax_t.scatter(raw_t[m] / 60, a.raw_rr_ms[m], s=18, color="#e6550d", zorder=3,
                      label=f"artifacts ({a.artifact_pct:.1f} %)")
     ax_t.set(xlabel="time (min)", ylabel="RR interval (ms)")
-    ax_t.set_title(f"{a.path.name}: {a.n_beats} beats, {a.duration_s / 60:.1f} min", loc="left")
+    # A file name is drawn as written: two "$" in it are not mathematics.
+    ax_t.set_title(f"{a.path.name}: {a.n_beats} beats, {a.duration_s / 60:.1f} min", loc="left",
+                   parse_math=False)
     ax_t.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, ncols=3)
 
     f = a.hrv.frequency
@@ -63,7 +77,8 @@ def plot_report(a: FileAnalysis, path: str | Path, *, dpi: int = 200) -> Path:
              ylabel="RR$_{i+1}$ (ms)",
              title=f"Poincaré: SD1 {n.sd1_ms:.1f} ms, SD2 {n.sd2_ms:.1f} ms")
     try:
-        fig.savefig(path, dpi=dpi)
+        with missing_glyphs_as_boxes():
+            fig.savefig(path, dpi=dpi)
     except (OSError, ValueError) as e:
         raise BiobreathError(f"cannot write the plot {path}: {e}") from None
     finally:
