@@ -158,6 +158,29 @@ def test_session_updates_every_view_and_ends_on_the_summary(qtbot, loop, tmp_pat
     assert {HR, BREATH, LEVEL[level]} <= colours  # heart rate, pacer and score are drawn
 
 
+def test_names_a_strap_advertises_or_a_person_typed_are_shown_as_written(qtbot):
+    """A strap's Bluetooth name is anyone's to choose: it is shown as text, never as markup (an
+    image, a link, big letters); the status lines beside it keep their coloured dots."""
+    from biobreath.ui.group_view import PersonCard
+    from biobreath.ui.panels import StrapPanel
+
+    odd = "<h1>Big</h1><img src='x.png'> & co"
+    panel = StrapPanel()
+    qtbot.addWidget(panel)
+    panel.set_status(StrapStatus("AA:BB", odd))
+    plain = QtCore.Qt.TextFormat.PlainText
+    assert panel.name_label.textFormat() == plain and panel.name_label.text() == odd
+    assert panel.link_label.textFormat() == QtCore.Qt.TextFormat.RichText
+    card = PersonCard()
+    qtbot.addWidget(card)
+    pacer = Pacer(SHORT)
+    card.show_person(StrapStatus("AA:BB", odd, person="<b>Ana</b>"), LiveCore(), pacer, 0.0)
+    assert card.name_label.textFormat() == plain and card.name_label.text() == "<b>Ana</b>"
+    doc = QtGui.QTextDocument()
+    doc.setHtml(card.name_label.toolTip())
+    assert doc.toPlainText() == odd
+
+
 def test_stop_button_ends_the_session_early(qtbot, loop):
     win = TrainerWindow(sim_sessions(), SHORT, autostart=False)
     qtbot.addWidget(win)

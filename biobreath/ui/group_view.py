@@ -71,7 +71,7 @@ class PersonCard(QtWidgets.QWidget):
         top.setHorizontalSpacing(12)
         top.setVerticalSpacing(0)
         self.name_label = label("", 16, TEXT, QtGui.QFont.Weight.DemiBold)
-        self.status_label = label("", 12, MUTED)
+        self.status_label = label("", 12, MUTED, rich=True)
         self.score_label = label("–", 30, MUTED, QtGui.QFont.Weight.Bold)
         self.score_label.setToolTip("Coherence, 0-100, of this person's last 64 s, and its "
                                     "level: ▼ low (under 33), ◆ medium, ▲ high (64 and over).")
@@ -115,7 +115,8 @@ class PersonCard(QtWidgets.QWidget):
             self._status = status
             set_text(self.name_label, status.person or status.name or status.device)
             # With the person's name on the card, the strap's is one hover away.
-            self.name_label.setToolTip(status.name if status.person else "")
+            self.name_label.setToolTip(  # as written, like the name itself
+                QtGui.Qt.convertFromPlainText(status.name) if status.person else "")
             set_text(self.status_label, status_text(status, current()))
         state = core.state
         if state.n_beats != self._n_beats:

@@ -259,7 +259,7 @@ class HeartRateTrace(Panel):
                                     "it is personal, so compare it with your own days.")
         top.addWidget(self.rmssd_label)
         top.addSpacing(16)
-        self.legend_label = label("", 12, MUTED)
+        self.legend_label = label("", 12, MUTED, rich=True)
         # Where the row is short, the legend gives way (on two lines), never the heart rate.
         self.legend_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                                         QtWidgets.QSizePolicy.Policy.Preferred)
@@ -889,15 +889,15 @@ class StrapPanel(Panel):
         super().__init__(parent)
         self._status: StrapStatus | None = None
         self.name_label = label("no strap yet", 14, TEXT, QtGui.QFont.Weight.DemiBold)
-        self.link_label = label("", 13)
+        self.link_label = label("", 13, rich=True)
         self.link_label.setToolTip("Whether the strap is connected. When the link drops, "
                                    "biobreath reconnects by itself and keeps every beat.")
-        self.battery_label = label("", 13)
+        self.battery_label = label("", 13, rich=True)
         self.battery_label.setToolTip("The strap's battery, as the strap reports it.")
-        self.contact_label = label("", 13)
+        self.contact_label = label("", 13, rich=True)
         self.contact_label.setToolTip("Whether the strap feels your skin. Moisten the "
                                       "electrodes if it does not.")
-        self.quality_label = label("", 13)
+        self.quality_label = label("", 13, rich=True)
         self.quality_label.setToolTip("How clean the heartbeats are: noisy means some beats are "
                                       "being left out as artifacts.")
         self.artifact_label = label("", 13, MUTED)
@@ -962,9 +962,7 @@ class SummaryPanel(QtWidgets.QFrame):
                                  QtGui.QFont.Weight.DemiBold)
         self.reading_label = label("", 15)
         self.reading_label.setWordWrap(True)
-        self.reading_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.text_label = label("", 14, MUTED)
-        self.text_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         hint = label("Choose a protocol and press Start for another session.", 12, MUTED)
         for w in (self.title_label, self.reading_label, self.text_label, hint):
             lay.addWidget(w)

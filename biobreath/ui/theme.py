@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from biobreath.events import LinkState
 
@@ -161,11 +161,14 @@ def paint_label(lab: QtWidgets.QLabel, colour: str) -> None:
 
 
 def label(text: str = "", pt: float = 14, colour: str = TEXT,
-          weight: QtGui.QFont.Weight = QtGui.QFont.Weight.Normal) -> QtWidgets.QLabel:
+          weight: QtGui.QFont.Weight = QtGui.QFont.Weight.Normal, *,
+          rich: bool = False) -> QtWidgets.QLabel:
     """A label in ``colour`` (a palette's colour keeps its role when the palette changes) on
     its panel's background, ``pt`` points at the window's normal size (it grows with the
-    window: :func:`scale_text`)."""
+    window: :func:`scale_text`). Plain text unless ``rich``: a name a strap advertises, or one
+    a person typed, is shown as written, never read as markup."""
     lab = QtWidgets.QLabel(text)
+    lab.setTextFormat(QtCore.Qt.TextFormat.RichText if rich else QtCore.Qt.TextFormat.PlainText)
     lab.setFont(font(pt, weight))
     lab.setProperty("base_pt", float(pt))
     role = _role(colour)
