@@ -188,22 +188,38 @@ class MarkerLines:
         if not self._lines or not width > 0 or not x1 > x0:
             return
         px = width / (x1 - x0)  # pixels per unit of x
-        placed = [(px * (self._x_of(m) - x0), left, line)
-                  for (m, line), left in zip(self._lines, self._left)]
-        for x, left, line in placed:
-            if math.isnan(x):
+        rooms: dict[int, float] = {}
+        heights: dict[float, list[tuple[float, bool, int]]] = {}
+        for k, ((m, line), left) in enumerate(zip(self._lines, self._left)):
+            x = px * (self._x_of(m) - x0)
+            if not math.isnan(x):
+                heights.setdefault(line.label.orthoPos, []).append((x, left, k))
+        for row in heights.values():
+            # Sorted along the plot, the lines a text meets come next in its direction; the
+            # nearest text coming the other way (met half-way) is found by one sweep each way.
+            row.sort()
+            for order, left in ((row, False), (row[::-1], True)):
+                facing = math.nan  # x of the nearest line ahead whose text comes this way
+                ahead = math.nan   # x of the nearest line ahead
+                for x, goes_left, k in reversed(order):
+                    if goes_left == left:
+                        room = x if left else width - x
+                        for other, share in ((ahead, 1.0), (facing, 0.5)):
+                            if not math.isnan(other):
+                                room = min(room, share * abs(other - x))
+                        rooms[k] = room
+                    ahead = x
+                    if goes_left != left:
+                        facing = x
+        metrics = None
+        for k, (_, line) in enumerate(self._lines):
+            if k not in rooms:
                 continue
-            room = x if left else width - x
-            for xo, other_left, other in placed:
-                if other is line or math.isnan(xo) or (
-                        other.label.orthoPos != line.label.orthoPos):
-                    continue
-                gap = x - xo if left else xo - x
-                if gap > 0:  # a line on the side the text goes
-                    room = min(room, gap / 2 if other_left != left else gap)
+            room = rooms[k]
             label = line.label
             text = short(line.marker_text) or "mark"
-            metrics = QtGui.QFontMetricsF(label.textItem.font())
+            if metrics is None:  # one font for all the texts
+                metrics = QtGui.QFontMetricsF(label.textItem.font())
             shown = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight,
                                        room - _LABEL_PADDING_PX)
             fits = len(shown.rstrip("…")) >= _LABEL_MIN_CHARS
