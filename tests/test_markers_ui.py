@@ -285,6 +285,34 @@ def test_summary_lines_list_markers_safely():
     assert "marker 1:15  (no note)" in lines
 
 
+def test_the_end_summary_lists_a_few_markers_and_counts_the_rest(qtbot):
+    """Twenty-five marks made the end-of-session panel taller than the window (its title and
+    last lines cut off); it lists five and counts the rest, the terminal lists them all."""
+    from PySide6 import QtWidgets
+
+    from biobreath.ui.panels import SUMMARY_MARKERS, SummaryPanel
+
+    marks = tuple(Marker(10.0 * k + 5, f"note {k} " + "with some words " * 4) for k in range(25))
+    s = SessionSummary(320.0, 352, 0, 66.7, 46.3, 75.0, 83.0, 14.9, 0, "/tmp/x.sqlite",
+                       markers=marks)
+    lines = summary_lines(s, max_markers=SUMMARY_MARKERS)
+    listed = [line for line in lines if line.startswith("marker ")]
+    assert listed == [f"marker 0:{10 * k + 5:02d}  {marks[k].text}"
+                      for k in range(SUMMARY_MARKERS - 1)]
+    assert f"and {25 - SUMMARY_MARKERS + 1} more markers (the recording keeps them all)" in lines
+    assert sum(line.startswith("marker ") for line in summary_lines(s)) == 25
+    area = QtWidgets.QWidget()
+    qtbot.addWidget(area)
+    area.resize(1280, 800)
+    area.show()
+    panel = SummaryPanel(area)
+    panel.show_summary(s, "complete", "Your heart rate rose as you breathed in. " * 4)
+    qtbot.wait(10)
+    # The whole panel fits: what it needs is what it got, inside the window.
+    assert panel.sizeHint().height() <= panel.height() <= area.height() - 40
+    assert panel.sizeHint().width() <= panel.width() <= area.width() - 40
+
+
 class FakeSession:
     """Counts marks; ``enough`` is set after ``n`` of them."""
 

@@ -32,10 +32,14 @@ def num(x: float, fmt: str) -> str:
     return format(x, fmt) if math.isfinite(x) else "-"
 
 
-def summary_lines(s: SessionSummary) -> list[str]:
+def summary_lines(s: SessionSummary, max_markers: int | None = None) -> list[str]:
     """A short end-of-session summary, one line a list item. Its figures are the live ones
     (``biobreath analyze`` of the recording reports the offline ones, which may differ a little:
-    the README says how)."""
+    the README says how). ``max_markers``: lines the markers may take (the rest are counted)."""
+    marks = s.markers
+    if max_markers is not None and len(marks) > max_markers:
+        marks = marks[:max_markers - 1]
+    more = len(s.markers) - len(marks)
     return [
         f"session {clock_text(s.duration_s)}: {s.n_beats} beats, {s.n_artifacts} "
         f"artifact{'' if s.n_artifacts == 1 else 's'} (live detector)"
@@ -46,7 +50,8 @@ def summary_lines(s: SessionSummary) -> list[str]:
          if math.isfinite(s.coherence_mean) else "coherence: too short (it needs about a minute)")
         + (f"; following the pacer {s.following_mean:.0f}" if math.isfinite(s.following_mean)
            else ""),
-    ] + [f"marker {clock_text(m.t)}  {one_line(m.text) or '(no note)'}" for m in s.markers] + (
+    ] + [f"marker {clock_text(m.t)}  {one_line(m.text) or '(no note)'}" for m in marks] + (
+        [f"and {more} more markers (the recording keeps them all)"] if more else []) + (
         [f"recorded to {one_line(s.path)}"] if s.path else [])
 
 

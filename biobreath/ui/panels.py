@@ -964,6 +964,10 @@ class StrapPanel(Panel):
                  f"artifacts {state.n_artifacts} of {state.n_beats} beats")
 
 
+SUMMARY_MARKERS = 6
+"""Lines the end-of-session panel gives markers: a long list would push it past the window."""
+
+
 class SummaryPanel(QtWidgets.QFrame):
     """How the last session went, with a plain reading of it, floated over the window's upper
     part until dismissed."""
@@ -979,6 +983,7 @@ class SummaryPanel(QtWidgets.QFrame):
         self.reading_label = label("", 15)
         self.reading_label.setWordWrap(True)
         self.text_label = label("", 14, MUTED)
+        self.text_label.setWordWrap(True)  # a long note wraps rather than widen the panel
         hint = label("Choose a protocol and press Start for another session.", 12, MUTED)
         for w in (self.title_label, self.reading_label, self.text_label, hint):
             lay.addWidget(w)
@@ -990,7 +995,8 @@ class SummaryPanel(QtWidgets.QFrame):
     def show_summary(self, summary: SessionSummary, ending: str, reading: str = "") -> None:
         """Show ``summary`` of a session that ended as ``ending`` ("complete", "stopped", …),
         after ``reading``, its plain-language reading."""
-        self._reveal(f"Session {ending}", "\n".join(summary_lines(summary)), reading)
+        lines = summary_lines(summary, max_markers=SUMMARY_MARKERS)
+        self._reveal(f"Session {ending}", "\n".join(lines), reading)
 
     def show_failure(self, error: BaseException) -> None:
         """Show why the session failed."""
@@ -1002,8 +1008,9 @@ class SummaryPanel(QtWidgets.QFrame):
             return
         area = self.parentWidget()
         # The reading wraps to a width in proportion to the window, never the full paragraph.
-        self.reading_label.setFixedWidth(max(300, min(int(area.width() * 0.55),
-                                                      area.width() - 120)))
+        width = max(300, min(int(area.width() * 0.55), area.width() - 120))
+        self.reading_label.setFixedWidth(width)
+        self.text_label.setFixedWidth(width)
         self.adjustSize()
         size = self.sizeHint().boundedTo(area.size() - QtCore.QSize(40, 40))
         rect = QtCore.QRect(QtCore.QPoint(0, 0), size)
