@@ -7,6 +7,7 @@ hypothesis tests (random bytes flipped in the file or its ``-wal``, random value
 random rows, random JSON in the metadata and events). ``test_corpus_size`` counts them.
 """
 
+import asyncio
 import contextlib
 import io
 import json
@@ -26,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from biobreath.cli import main
+from biobreath.clock import ScaledClock
 from biobreath.core.pacer import Pacer
 from biobreath.errors import SessionFileError
 from biobreath.files.protocols import load_protocol
@@ -35,7 +37,6 @@ from biobreath.session import Session, SessionListener
 from biobreath.session.recorder import RecordingListener
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
-from biobreath.sim.virtual_time import loop_clock, run_virtual
 
 # -- Real recordings to damage ---------------------------------------------------------------------
 
@@ -54,19 +55,13 @@ class _CrashAt(SessionListener):
 
 
 def _crashed_recording(folder: Path, seed: int) -> Path:
-    """A simulated-strap session copied mid-way: a file in WAL mode, its -wal and -shm. The
-    session runs in real time on virtual time, so its recording commits as a live one does."""
+    """A simulated-strap session copied mid-way: a file in WAL mode, its -wal and -shm."""
     folder.mkdir()
     live, dest = folder / "live.sqlite", folder / "crashed.sqlite"
-
-    async def record():
-        pacer = Pacer(load_protocol("coherence"))
-        session = Session(SimulatedStrap(SimParams(seed=seed), pacer), loop_clock(), pacer,
-                          duration_s=60,
-                          listeners=[RecordingListener(live), _CrashAt(live, dest)])
-        await session.run()
-
-    run_virtual(record())
+    pacer = Pacer(load_protocol("coherence"))
+    session = Session(SimulatedStrap(SimParams(seed=seed), pacer), ScaledClock(None), pacer,
+                      duration_s=60, listeners=[RecordingListener(live), _CrashAt(live, dest)])
+    asyncio.run(session.run())
     live.unlink()
     return dest
 

@@ -279,27 +279,3 @@ def test_a_close_that_never_began_leaves_no_unawaited_coroutine(monkeypatch):
             run_virtual(session.run())
         gc.collect()
     assert not [w for w in caught if "never awaited" in str(w.message)]
-
-
-def test_at_full_speed_the_recorder_commits_every_30_session_seconds_not_at_every_turn(
-        tmp_path, monkeypatch):
-    """At full speed the session catches up with its source after every notification; the
-    recording then commits once every FULL_SPEED_COMMIT_S of session time (what a crash may lose
-    of a simulated session), not each time, and the closed file holds every beat all the same."""
-    import contextlib
-    import sqlite3
-
-    from biobreath.files.recording import Recorder
-    from biobreath.session.recorder import FULL_SPEED_COMMIT_S
-
-    commits = []
-    commit = Recorder._commit_tx
-    monkeypatch.setattr(Recorder, "_commit_tx", lambda self: (commits.append(1), commit(self)))
-    out = tmp_path / "fast.sqlite"
-    listener = _run(load_protocol("coherence"), 600, out=out)
-    with contextlib.closing(sqlite3.connect(out)) as db:
-        notifications = db.execute("SELECT count(*) FROM notifications").fetchone()[0]
-    # Creation, the meta at the start, the idle commits, the wall-second flushes and the close.
-    assert notifications > 500
-    assert 600 / FULL_SPEED_COMMIT_S <= len(commits) <= 600 / FULL_SPEED_COMMIT_S + 10
-    assert read_session(out).rr_ms.size == listener.summary.n_beats

@@ -36,11 +36,6 @@ if TYPE_CHECKING:
     from biobreath.session.session import Session
 
 
-#: At full speed, session seconds between commits when the session catches up with its source:
-#: what a crash may lose of a simulated session (a live one commits whenever it catches up).
-FULL_SPEED_COMMIT_S = 30.0
-
-
 class RecordingListener(SessionListener):
     """Writes the session it follows to a new file at ``path`` (never an existing one); a session
     that got no beat and no notification leaves no file behind."""
@@ -54,8 +49,6 @@ class RecordingListener(SessionListener):
         self._rows: dict[str, deque[int]] = {}  # rows of beats not yet judged, per strap
         self._wearers: dict[str, str] = {}  # who wears which strap, by address, when told
         self._seq = 0
-        self._full_speed = False
-        self._committed_t = 0.0  # session time (s) of the last commit on idle
 
     @property
     def path(self) -> Path:
@@ -63,7 +56,6 @@ class RecordingListener(SessionListener):
 
     def on_start(self, session: Session) -> None:
         self._session = session
-        self._full_speed = session.clock.wall_delay(0.0) is None  # a clock that never waits
         protocol = session.pacer.protocol
         self.recorder.set_meta(
             source=session.source.metadata(),
@@ -129,14 +121,7 @@ class RecordingListener(SessionListener):
         rec.maybe_commit()
 
     def on_idle(self) -> None:
-        t = self._session.t
-        if self._full_speed and t < self._committed_t + FULL_SPEED_COMMIT_S:
-            # Never waiting for a strap, the session is "idle" after every notification; a
-            # commit each time would be most of the recorder's work.
-            self.recorder.maybe_commit()
-            return
-        self.recorder.commit()  # caught up with the strap: keep what came
-        self._committed_t = t
+        self.recorder.commit()
 
     def on_beat(self, device: str, verdict: BeatVerdict, state: LiveState) -> None:
         self.recorder.judge(self._rows[device].popleft(), verdict.artifact, verdict.reason)
