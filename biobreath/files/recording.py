@@ -3,8 +3,7 @@
 **Writing.** The file is written as the session happens, one transaction per notification (or at
 least once a second), in WAL mode: a process killed at any moment loses at most the last second.
 Rows wait in memory for the commit that ends their transaction and are then written many to a
-statement. (A session faster than real time commits less often: see
-:data:`biobreath.session.recorder.FULL_SPEED_COMMIT_S`.)
+statement.
 While it is written, and after a crash, the file has ``-wal`` and ``-shm`` companions that hold
 its latest transactions. :meth:`Recorder.close` folds the write-ahead log into the file and
 switches it to SQLite's rollback journal (``journal_mode=DELETE``): a closed recording is one
