@@ -423,7 +423,8 @@ class Recorder:
     @_writes(0)
     def beat(self, device: str, rr_ticks: int, rr_ms: float, beat_time_s: float,
              arrival_s: float, seq: int | None = None, gap: bool = False) -> int:
-        """Write a beat as it arrives; returns its row id for :meth:`judge`."""
+        """Take a beat as it arrives (written with its transaction's commit); returns its row id
+        for :meth:`judge`."""
         self._begin(arrival_s)
         row_id = self._first_beat + len(self._beats)
         self._beats.append([row_id, self._device(device), rr_ticks, rr_ms, beat_time_s,

@@ -237,7 +237,8 @@ class Session:
                 failure = failure or e
             finally:
                 # A wait that failed before it began (stepped with no running loop, as a Qt
-                # loop's last pass of events does) leaves the close unstarted: say so, silently.
+                # loop's last pass of events does) leaves the close coroutine unstarted: closed
+                # here, it is not left for the garbage collector to warn about.
                 closing.close()
             for li in self.listeners:
                 try:

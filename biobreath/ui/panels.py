@@ -172,12 +172,13 @@ class MarkerLines:
         x0, x1 = plot.viewRange()[0]
         for m in new:
             x = self._x_of(m)
+            left = x > (x0 + x1) / 2
             line = marker_line(x, m.text, p, position=_stagger(m, markers), scale=scale,
-                               text_left=x > (x0 + x1) / 2)
+                               text_left=left)
             line.setVisible(not math.isnan(x))
             plot.addItem(line)
             self._lines.append((m, line))
-            self._left.append(x > (x0 + x1) / 2)
+            self._left.append(left)
 
     def fit(self, plot: pg.PlotItem) -> None:
         """Shorten each text to the room it has on ``plot`` as now sized and ranged: up to the
