@@ -17,7 +17,7 @@ import pytest
 
 from biobreath.core.pacer import Pacer
 from biobreath.errors import RecordingError, SessionFileError
-from biobreath.events import DeviceInfo
+from biobreath.events import DeviceInfo, Marker
 from biobreath.files.export import EXPORT_FORMATS, export_session
 from biobreath.files.protocols import load_protocol
 from biobreath.files.readers import read_rr, read_rr_all
@@ -220,6 +220,21 @@ def test_the_edf_holds_signals_beats_steps_and_markers(tmp_path, sessions):
         assert r.getSignalLabels() == ["RR", "Pacer phase"]  # no ECG nor ACC recorded
     finally:
         r.close()
+
+
+def test_a_marker_holding_an_object_reads_as_the_same_note_everywhere(sessions):
+    """A marker another tool wrote as a JSON object is its JSON text in the replay, the exports,
+    the report and the marker segments alike (the report had Python's repr of it)."""
+    from biobreath.files.recording import read_events
+    from biobreath.offline.pdf_report import load_report
+    from biobreath.offline.segments import session_markers
+
+    path = sessions["markers"]
+    note = '{"text": "cough"}'
+    replayed = [e.text for e in read_events(read_session(path)) if isinstance(e, Marker)]
+    assert replayed[1] == note
+    assert load_report(path).markers[1] == (12.25, note)
+    assert session_markers(path)[1] == (12.25, note)
 
 
 def test_the_wfdb_record_holds_the_ecg_and_names_the_strap(tmp_path, sessions):

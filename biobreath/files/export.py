@@ -70,7 +70,7 @@ from biobreath.files import edf, wfdb_records
 from biobreath.files.beatseries import check_rr
 from biobreath.files.formats import BEATS_CSV_HEADER
 from biobreath.files.readers import RRRecording, load_text, session_people
-from biobreath.files.recording import SessionData, read_session
+from biobreath.files.recording import SessionData, marker_note, read_session
 
 EXPORT_FORMATS = ("kubios", "csv", "edf", "wfdb", "json")
 JSON_FORMAT = "biobreath-export"
@@ -239,10 +239,6 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _value_text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def _open(path: Path):
     """A new text file (never an existing one)."""
     try:
@@ -313,7 +309,7 @@ def _write_csv(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
             for t_s, d, kind, value in p.events:
                 if kind == "marker":
                     w.writerow((f"{t_s:.6f}", name if d is not None else "",
-                                _one_line(_value_text(value))))
+                                _one_line(marker_note(value))))
     if "ecg" in targets:
         with _open(targets["ecg"]) as f:
             f.write("t_s,ecg_uv\n")
@@ -361,7 +357,7 @@ def _write_edf(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
     g = origin + np.arange(round(n_records * PACER_SIGNAL_HZ)) / PACER_SIGNAL_HZ
     signals.append(edf.EdfSignal("Pacer phase", "cycle", PACER_SIGNAL_HZ,
                              np.mod(np.asarray(pacer.phase(g), dtype=float), 1.0), 0.0, 1.0))
-    markers = [(t_s, -1.0, f"marker: {_one_line(_value_text(v))}")
+    markers = [(t_s, -1.0, f"marker: {_one_line(marker_note(v))}")
                for t_s, _, kind, v in p.events if kind == "marker"]
     beats_t, normal = _opening_beats(data, p)
     sid = str(data.meta.get("session_id", ""))[:8]

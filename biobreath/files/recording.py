@@ -1285,6 +1285,14 @@ def _increasing(values: list[int]) -> list[bool]:
     return keep
 
 
+def marker_note(value: object) -> str:
+    """A marker event's value as its note: text as written, none as "", an object (a note
+    another tool wrote) as its JSON text."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def recorded_wearers(data: SessionData) -> Callable[[DeviceInfo], str]:
     """Who wore a strap of the recording ``data`` (by its address) as the live session was told
     (meta ``wearers``; "" for a strap nobody was named for): for
@@ -1340,8 +1348,7 @@ def read_events(data: SessionData) -> list[Event]:
             ev = Timing(t, value["degraded"], float(value["uncertainty_ms"]),
                         float(value["lateness_ms"]), dev)
         elif kind == "marker":
-            ev = Marker(t, value if isinstance(value, str) else
-                        "" if value is None else json.dumps(value, ensure_ascii=False))
+            ev = Marker(t, marker_note(value))
         elif kind == "pacer_change":
             ev = PacerChange(t, float(value["rate_bpm"]), value.get("inhale_ratio"))
         else:

@@ -31,7 +31,7 @@ from biobreath.core.pacer import Pacer
 from biobreath.errors import BiobreathError
 from biobreath.files.people import Checkin
 from biobreath.files.readers import read_rr_all, select_recording
-from biobreath.files.recording import SessionData, read_session
+from biobreath.files.recording import SessionData, marker_note, read_session
 from biobreath.offline.analysis import FileAnalysis, analyze_recording
 from biobreath.offline.report import BAND_COLOURS, missing_glyphs_as_boxes
 
@@ -66,7 +66,8 @@ def load_report(path: str | Path, *, at_s: float | None = None, device: str | No
     rec = select_recording(read_rr_all(path, "session"), path, device=device, person=person)
     a = analyze_recording(rec)
     data = read_session(path)
-    markers = tuple((float(t), str(v or "")) for t, _, kind, v in data.events if kind == "marker")
+    markers = tuple((float(t), marker_note(v)) for t, _, kind, v in data.events
+                    if kind == "marker")
     params = a.coherence_params
     ends, scores = coherence_scores(a.nn_time_s, a.nn_ms, params)
     end_s = float(a.nn_time_s[-1]) if a.nn_time_s.size else 0.0

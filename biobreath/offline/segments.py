@@ -17,7 +17,7 @@ from typing import Literal
 
 from biobreath.core.pacer import Pacer
 from biobreath.core.protocol import BreathingProtocol
-from biobreath.files.recording import read_session
+from biobreath.files.recording import marker_note, read_session
 
 SegmentKind = Literal["steps", "markers"]
 START_LABEL = "start"
@@ -86,7 +86,8 @@ def whole(start_s: float, end_s: float, why: str) -> Segmentation:
 
 def session_markers(path: Path) -> list[tuple[float, str]]:
     """(time s, text) of every marker recorded in a session file."""
-    return [(t, value) for t, _, kind, value in read_session(path).events if kind == "marker"]
+    return [(t, marker_note(value)) for t, _, kind, value in read_session(path).events
+            if kind == "marker"]
 
 
 def segment(kind: SegmentKind, file_kind: str, protocol: BreathingProtocol | None,
