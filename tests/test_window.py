@@ -181,6 +181,22 @@ def test_names_a_strap_advertises_or_a_person_typed_are_shown_as_written(qtbot):
     assert doc.toPlainText() == odd
 
 
+@pytest.mark.parametrize("spectrum", [False, True])
+def test_at_the_smallest_window_the_pacer_and_its_words_fit_their_panel(qtbot, spectrum):
+    """At 1100 x 700 the breathing circle's widget was taller than its panel, which cut off
+    the instruction below it ("breathe in"), the words a client reads."""
+    win = TrainerWindow(sim_sessions(), SHORT, autostart=False)
+    qtbot.addWidget(win)
+    win.resize(win.minimumSize())
+    win.show()
+    win.show_spectrum(spectrum)
+    qtbot.wait(20)
+    panel, circle = win.pacer_panel, win.pacer_panel.circle
+    words_top = circle._layout()[-1]
+    assert circle.geometry().bottom() <= panel.contentsRect().bottom()
+    assert words_top + circle.stage_px * 2 <= circle.height()
+
+
 def test_stop_button_ends_the_session_early(qtbot, loop):
     win = TrainerWindow(sim_sessions(), SHORT, autostart=False)
     qtbot.addWidget(win)

@@ -536,6 +536,10 @@ class HeartRateTrace(Panel):
         self._curve_pacer = None  # the pacer curve is scaled to the bpm axis: redraw it
 
 
+PACER_MIN_HEIGHT = 200
+"""Smallest height (px) of the breathing circle with its words."""
+
+
 class PacerWidget(QtWidgets.QWidget):
     """A breathing circle that grows on the in-breath and shrinks on the out-breath.
 
@@ -544,7 +548,9 @@ class PacerWidget(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(260, 300)
+        # Small enough for the window's smallest size (1100 x 700), where its panel has about
+        # 210 px: taller, the widget ran past the panel and the instruction below was cut off.
+        self.setMinimumSize(260, PACER_MIN_HEIGHT)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setToolTip("The pacer: breathe in while the circle grows and out while it "
                         "shrinks. The number counts the seconds left of this in- or out-breath.")
