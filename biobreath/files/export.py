@@ -70,7 +70,7 @@ from biobreath.files import edf, wfdb_records
 from biobreath.files.beatseries import check_rr
 from biobreath.files.formats import BEATS_CSV_HEADER
 from biobreath.files.readers import RRRecording, load_text, session_people
-from biobreath.files.recording import SessionData, marker_note, read_session
+from biobreath.files.recording import SessionData, marker_note, one_line, read_session
 
 EXPORT_FORMATS = ("kubios", "csv", "edf", "wfdb", "json")
 JSON_FORMAT = "biobreath-export"
@@ -235,10 +235,6 @@ def _rate(s: Samples) -> float:
     return float(1.0 / np.median(step)) if step.size else 1.0
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _open(path: Path):
     """A new text file (never an existing one)."""
     try:
@@ -270,9 +266,9 @@ def _write_kubios(path: Path, data: SessionData, p: _Person, targets: dict[str, 
     t, rr, _, _, art = _beats(data, p)
     head = [
         "# biobreath RR export for Kubios HRV (ASCII RR data)",
-        f"# session: {_one_line(path.name)}, started {data.meta.get('created_utc', '?')} (UTC)",
-        f"# strap: {_one_line(p.device.name)} ({_one_line(p.device.address)}), "
-        f"{_one_line(p.person)}",
+        f"# session: {one_line(path.name)}, started {data.meta.get('created_utc', '?')} (UTC)",
+        f"# strap: {one_line(p.device.name)} ({one_line(p.device.address)}), "
+        f"{one_line(p.person)}",
         f"# beats: {t.size}, of which {int(art.sum())} judged artifacts live (kept as recorded; "
         "let Kubios correct them)",
         "# columns: beat time (s from the session start), RR interval (ms)",
@@ -287,7 +283,7 @@ def _write_kubios(path: Path, data: SessionData, p: _Person, targets: dict[str, 
 
 def _write_csv(path: Path, data: SessionData, p: _Person, targets: dict[str, Path]) -> None:
     t, rr, ticks, _, art = _beats(data, p)
-    name = _one_line(p.device.name)
+    name = one_line(p.device.name)
     with _open(targets["beats"]) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(BEATS_CSV_HEADER.split(","))
@@ -309,7 +305,7 @@ def _write_csv(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
             for t_s, d, kind, value in p.events:
                 if kind == "marker":
                     w.writerow((f"{t_s:.6f}", name if d is not None else "",
-                                _one_line(marker_note(value))))
+                                one_line(marker_note(value))))
     if "ecg" in targets:
         with _open(targets["ecg"]) as f:
             f.write("t_s,ecg_uv\n")
@@ -357,7 +353,7 @@ def _write_edf(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
     g = origin + np.arange(round(n_records * PACER_SIGNAL_HZ)) / PACER_SIGNAL_HZ
     signals.append(edf.EdfSignal("Pacer phase", "cycle", PACER_SIGNAL_HZ,
                              np.mod(np.asarray(pacer.phase(g), dtype=float), 1.0), 0.0, 1.0))
-    markers = [(t_s, -1.0, f"marker: {_one_line(marker_note(v))}")
+    markers = [(t_s, -1.0, f"marker: {one_line(marker_note(v))}")
                for t_s, _, kind, v in p.events if kind == "marker"]
     beats_t, normal = _opening_beats(data, p)
     sid = str(data.meta.get("session_id", ""))[:8]

@@ -1285,6 +1285,12 @@ def _increasing(values: list[int]) -> list[bool]:
     return keep
 
 
+def one_line(text: str) -> str:
+    """A note or a name as one line for a file or a figure: runs of white space (tabs, line
+    breaks) as one space, control characters left out."""
+    return "".join(c for c in " ".join(text.split()) if c.isprintable())
+
+
 def marker_note(value: object) -> str:
     """A marker event's value as its note: text as written, none as "", an object (a note
     another tool wrote) as its JSON text."""

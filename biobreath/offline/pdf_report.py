@@ -31,7 +31,7 @@ from biobreath.core.pacer import Pacer
 from biobreath.errors import BiobreathError
 from biobreath.files.people import Checkin
 from biobreath.files.readers import read_rr_all, select_recording
-from biobreath.files.recording import SessionData, marker_note, read_session
+from biobreath.files.recording import SessionData, marker_note, one_line, read_session
 from biobreath.offline.analysis import FileAnalysis, analyze_recording
 from biobreath.offline.report import BAND_COLOURS, missing_glyphs_as_boxes
 
@@ -222,15 +222,9 @@ def _page_one(fig, r: ReportData) -> None:
     _coherence_over_time(fig.add_subplot(grid[2]), r)
 
 
-def _one_line(text: str) -> str:
-    """A note on one line: runs of white space (tabs, line breaks) as one space, no control
-    characters."""
-    return "".join(c for c in " ".join(text.split()) if c.isprintable())
-
-
 def _label(text: str) -> str:
     """A marker's text as drawn beside its line: one line, at most ``MARK_LABEL_CHARS``."""
-    line = _one_line(text) or "mark"
+    line = one_line(text) or "mark"
     return line if len(line) <= MARK_LABEL_CHARS else line[:MARK_LABEL_CHARS - 1] + "…"
 
 
@@ -362,9 +356,10 @@ def _marker_lines(r: ReportData) -> list[str]:
     shown = 0
     for t, text in r.markers:
         clock = f"{int(t // 60)}:{int(t % 60):02d}"
-        wrapped = textwrap.wrap(f"{clock}  {_one_line(text) or 'mark'}", 110,
+        wrapped = textwrap.wrap(f"{clock}  {one_line(text) or 'mark'}", 110,
                                 subsequent_indent=" " * (len(clock) + 2), max_lines=2,
                                 placeholder=" …")
+        # A line is kept back for the count when markers would be left out after this one.
         if len(lines) + len(wrapped) > MARK_LINES - (shown + 1 < len(r.markers)):
             break
         lines += wrapped
