@@ -259,6 +259,44 @@ def test_the_wfdb_record_holds_the_ecg_and_names_the_strap(tmp_path, sessions):
     assert read_rr(tmp_path / "markers.hea").rr_ms.size == 22
 
 
+def test_the_wfdb_record_notes_markers_and_steps(tmp_path, sessions):
+    """Markers and protocol steps are NOTE annotations beside the beats, at their times, their
+    text UTF-8 in the aux string (which the wfdb package reads a byte to a character)."""
+    wfdb = pytest.importorskip("wfdb")
+    export_session(sessions["markers"], "wfdb", tmp_path)
+    ann = wfdb.rdann(str(tmp_path / "markers"), "atr")
+    assert np.all(np.diff(ann.sample) >= 0)
+    notes = {aux.encode("latin-1").decode("utf-8"): s / ann.fs
+             for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note) if sym == '"'}
+    step = next(k for k in notes if k.startswith("step 1:"))
+    assert notes.pop(step) == 1 / 1024  # sample 0 holds the file's definitions
+    assert notes == {"marker: eyes closed": 5.5, 'marker: {"text": "cough"}': 12.25,
+                     "marker: Schultern sinken, Atem ruhig..—während Übung": 15.0}
+    assert ann.symbol.count("N") + ann.symbol.count("Q") == 23  # the beats, as before
+    data = read_session(sessions["h10"])
+    export_session(sessions["h10"], "wfdb", tmp_path)
+    ann = wfdb.rdann(str(tmp_path / "h10"), "atr")
+    assert [a for s, a in zip(ann.symbol, ann.aux_note) if s == '"'] == [
+        "step 1: Coherence breathing (6.0/min)"]
+    assert read_rr(tmp_path / "h10.hea").rr_ms.size == data.rr_ms.size  # notes are no beats
+
+
+def test_a_wfdb_note_is_cut_to_its_255_bytes_at_a_character(tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    from datetime import datetime
+
+    from biobreath.files.wfdb_records import write_wfdb
+
+    long = "ü" * 200  # 400 bytes of UTF-8
+    write_wfdb(tmp_path / "r", start=datetime(2026, 1, 1), origin_s=0.0,
+               beats_t=np.array([1.0, 2.0]), beats_normal=np.array([True, True]), ecg=None,
+               comments=[], notes=[(1.5, long), (0.5, "first\nline")])
+    ann = wfdb.rdann(str(tmp_path / "r"), "atr")
+    assert ann.symbol == ['"', "N", '"', "N"]
+    assert ann.aux_note[0] == "first line"
+    assert ann.aux_note[2].encode("latin-1").decode("utf-8") == "ü" * 127
+
+
 def test_the_json_dump_holds_everything(tmp_path, sessions):
     data = read_session(sessions["h10"])
     (path,) = export_session(sessions["h10"], "json", tmp_path)

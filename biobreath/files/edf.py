@@ -35,7 +35,7 @@ from biobreath.events import DeviceInfo
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
-from biobreath.files.recording import one_line
+from biobreath.files.recording import cut_utf8, one_line
 
 FORMAT = "EDF"
 SESSION_START = "session start"
@@ -267,4 +267,4 @@ ANNOTATION_BYTES = 40
 def _annotation_text(text: str) -> str:
     """Annotation text: one line of printable characters, UTF-8 as EDF+ has them (a note in any
     language stays readable), cut to :data:`ANNOTATION_BYTES` at a character's boundary."""
-    return one_line(text).encode("utf-8")[:ANNOTATION_BYTES].decode("utf-8", "ignore")
+    return cut_utf8(one_line(text), ANNOTATION_BYTES)

@@ -26,8 +26,9 @@ csv     ``.beats.csv`` (time_s, rr_ms, rr_ticks, artifact, device,    time 1 µs
 edf     ``.edf``: EDF+ with ECG, accelerometer, RR and pacer phase     time 0.1 ms; RR as
         signals; beats, protocol steps, markers as annotations         differences of times
         (see :mod:`biobreath.files.edf`)
-wfdb    ``.hea`` + ``.atr`` beat annotations (+ ``.dat`` ECG when      time 1/1024 s; RR as
-        recorded; see :mod:`biobreath.files.wfdb_records`)             differences of times
+wfdb    ``.hea`` + ``.atr`` beat annotations, protocol steps and       time 1/1024 s; RR as
+        markers as notes (+ ``.dat`` ECG when recorded; see            differences of times
+        :mod:`biobreath.files.wfdb_records`)
 json    ``.json``: meta, devices, beats (with raw ticks, arrival       exact (floats as
         times, verdicts), events, ECG and ACC samples                  written by Python)
 ======  ============================================================  ========================
@@ -246,6 +247,12 @@ def _open(path: Path):
         raise RecordingError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
+def _markers(p: _Person) -> list[tuple[float, float, str]]:
+    """The person's markers as (time s, -1 for no duration, text), for annotations."""
+    return [(t_s, -1.0, f"marker: {one_line(marker_note(v))}")
+            for t_s, _, kind, v in p.events if kind == "marker"]
+
+
 def _steps(data: SessionData) -> list[tuple[float, float, str]]:
     """Protocol steps as (onset s, duration s, text), within the session."""
     out, t0 = [], 0.0
@@ -353,13 +360,11 @@ def _write_edf(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
     g = origin + np.arange(round(n_records * PACER_SIGNAL_HZ)) / PACER_SIGNAL_HZ
     signals.append(edf.EdfSignal("Pacer phase", "cycle", PACER_SIGNAL_HZ,
                              np.mod(np.asarray(pacer.phase(g), dtype=float), 1.0), 0.0, 1.0))
-    markers = [(t_s, -1.0, f"marker: {one_line(marker_note(v))}")
-               for t_s, _, kind, v in p.events if kind == "marker"]
     beats_t, normal = _opening_beats(data, p)
     sid = str(data.meta.get("session_id", ""))[:8]
     edf.write_edf(targets["edf"], start=_start(data, origin), origin_s=origin,
                   n_records=n_records, signals=signals, beats_t=beats_t, beats_normal=normal,
-                  annotations=[*_steps(data), *markers, *notes], patient=p.person,
+                  annotations=[*_steps(data), *_markers(p), *notes], patient=p.person,
                   equipment=p.device.name, additional=f"biobreath {__version__} {sid}".strip())
 
 
@@ -406,10 +411,12 @@ def _write_wfdb(path: Path, data: SessionData, p: _Person, targets: dict[str, Pa
                 f"time origin: sample 0 is {origin:g} s on the session clock (session start "
                 f"{data.meta.get('created_utc', '?')} UTC)",
                 "beats: N normal, Q judged an artifact live; the first annotation is the beat "
-                "that opened the first RR interval"]
+                "that opened the first RR interval",
+                'notes (" annotations): protocol steps and markers, their text in aux as UTF-8']
+    notes = [(t_s, text) for t_s, _, text in [*_steps(data), *_markers(p)]]
     wfdb_records.write_wfdb(targets["hea"].with_suffix(""), start=_start(data, origin),
                             origin_s=origin, beats_t=beats_t, beats_normal=normal, ecg=ecg,
-                            comments=comments)
+                            comments=comments, notes=notes)
 
 
 # -- JSON ---------------------------------------------------------------------------------------

@@ -1291,6 +1291,12 @@ def one_line(text: str) -> str:
     return "".join(c for c in " ".join(text.split()) if c.isprintable())
 
 
+def cut_utf8(text: str, n_bytes: int) -> str:
+    """``text`` cut to at most ``n_bytes`` bytes of UTF-8 at a character's boundary (for formats
+    that hold a note in a fixed number of bytes)."""
+    return text.encode("utf-8")[:n_bytes].decode("utf-8", "ignore")
+
+
 def marker_note(value: object) -> str:
     """A marker event's value as its note: text as written, none as "", an object (a note
     another tool wrote) as its JSON text."""

@@ -18,13 +18,19 @@ annotations but with an ECG signal gets R-peaks from biobreath's detector. Heade
 **Writing** (:func:`write_wfdb`): beat annotations (``N``; ``Q``, unclassifiable, for a beat
 judged an artifact live) at 1024 samples per second, the strap's own resolution (1/1024 s), with
 the ECG as a 1-signal record (µV, 1 µV per unit, at its own rate, invalid samples in gaps) when it
-was recorded, else a header with no signals.
+was recorded, else a header with no signals. Notes (a session's markers and protocol steps) are
+comment annotations in the same file (code ``"``, NOTE), their text in the annotation's aux
+string: one line, UTF-8, at most 255 bytes (the aux string's length is one byte). The wfdb
+package reads each aux byte as a character: ``aux.encode("latin-1").decode("utf-8")`` restores a
+note beyond ASCII. A note at the record's first sample is written at the second (1/1024 s
+later): WFDB keeps the annotation file's own definitions in notes at sample 0.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -35,10 +41,15 @@ from biobreath.events import DeviceInfo
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
+from biobreath.files.recording import cut_utf8, one_line
 
 FORMAT = "WFDB record"
 ANNOTATION_FS = 1024.0
 """Samples per second of the annotations biobreath writes (the strap's 1/1024 s ticks)."""
+NOTE_CODE = '"'
+"""WFDB's comment annotation (NOTE): its text is the aux string."""
+AUX_BYTES = 255
+"""Longest aux string of a WFDB annotation (bytes)."""
 ANNOTATION_EXTS = ("atr", "ecg", "qrs", "ann", "beat", "ari", "atr_", "sqrs", "wqrs", "gqrs",
                    "man", "pu", "pu0", "pu1")
 SIGNAL_FILES = frozenset({"hea", "dat", "mat", "wav", "xyz"})
@@ -204,11 +215,12 @@ def record_name(text: str) -> str:
 
 def write_wfdb(base: Path, *, start: datetime, origin_s: float, beats_t: np.ndarray,
                beats_normal: np.ndarray, ecg: tuple[np.ndarray, float] | None,
-               comments: list[str]) -> list[Path]:
+               comments: list[str], notes: Sequence[tuple[float, str]] = ()) -> list[Path]:
     """Write the record ``base.name`` in ``base.parent``: ``.atr`` beat annotations (times
-    ``beats_t``, s on the session clock, ``origin_s`` at sample 0), ``.hea`` and, with
-    ``ecg`` (samples in µV on a grid from ``origin_s``, NaN where missing; its rate in Hz),
-    ``.dat``. Returns the files written; none of them may exist yet."""
+    ``beats_t``, s on the session clock, ``origin_s`` at sample 0) and a NOTE annotation for
+    each of ``notes`` (time s on the session clock, text), ``.hea`` and, with ``ecg`` (samples
+    in µV on a grid from ``origin_s``, NaN where missing; its rate in Hz), ``.dat``. Returns the
+    files written; none of them may exist yet."""
     wfdb = need("wfdb", base, "writing WFDB records")
     name = base.name
     if not _NAME.fullmatch(name):
@@ -218,10 +230,21 @@ def write_wfdb(base: Path, *, start: datetime, origin_s: float, beats_t: np.ndar
     for f in files:
         if f.exists():
             raise RecordingError(f"{f} already exists; exporting never overwrites a file")
-    order = np.argsort(beats_t, kind="stable")
-    samples = np.rint((np.asarray(beats_t, dtype=float)[order] - origin_s) * ANNOTATION_FS
-                      ).astype(np.int64)
-    symbols = [NORMAL_CODE if n else "Q" for n in np.asarray(beats_normal, dtype=bool)[order]]
+    times = np.r_[np.asarray(beats_t, dtype=float), [t for t, _ in notes]]
+    samples = np.rint((times - origin_s) * ANNOTATION_FS).astype(np.int64)
+    # A note at sample 0 is where WFDB keeps the file's own definitions (time resolution,
+    # labels), and readers take it as one: the first sample is one tick on.
+    samples[len(beats_t):] = np.maximum(samples[len(beats_t):], 1)
+    order = np.argsort(samples, kind="stable")
+    samples = samples[order]
+    symbols = [NORMAL_CODE if n else "Q" for n in np.asarray(beats_normal, dtype=bool)]
+    symbols = [*symbols, *[NOTE_CODE] * len(notes)]
+    symbols = [symbols[i] for i in order]
+    # The package writes each character of an aux string as one byte: UTF-8 goes in as the
+    # characters of its bytes.
+    aux = [""] * len(beats_t) + [cut_utf8(one_line(text), AUX_BYTES).encode("utf-8")
+                                 .decode("latin-1") for _, text in notes]
+    aux = [aux[i] for i in order]
     comments = [" ".join(c.split()) for c in comments]
     try:
         if ecg is not None:
@@ -238,7 +261,7 @@ def write_wfdb(base: Path, *, start: datetime, origin_s: float, beats_t: np.ndar
             lines += [f"# {c}" for c in comments]
             with open(files[0], "x", encoding="ascii", errors="replace") as f:
                 f.write("\n".join(lines) + "\n")
-        wfdb.wrann(name, "atr", samples, symbol=symbols, fs=ANNOTATION_FS,
+        wfdb.wrann(name, "atr", samples, symbol=symbols, aux_note=aux, fs=ANNOTATION_FS,
                    write_dir=str(base.parent))
     except FileExistsError as e:
         raise RecordingError(f"{e.filename} already exists; exporting never overwrites a file"
