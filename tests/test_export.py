@@ -297,6 +297,29 @@ def test_a_wfdb_note_is_cut_to_its_255_bytes_at_a_character(tmp_path):
     assert ann.aux_note[2].encode("latin-1").decode("utf-8") == "ü" * 127
 
 
+def test_file_names_keep_people_s_names_in_any_script(tmp_path):
+    """In a group session each person's files are named for them: accents dropped, other
+    scripts kept (they used to lose every letter beyond ASCII: "Zoë" became "Zo"); a WFDB
+    record name is ASCII by the format's rule."""
+    path = tmp_path / "group.sqlite"
+    rec = Recorder(path)
+    rec.set_meta(source={"kind": "test"}, duration_s=5.0)
+    for k, (name, address) in enumerate([("Zoë Ødegård", "AA:01"), ("李明", "AA:02")]):
+        rec.device_id(DeviceInfo(f"Strap {k}", address), person=name)
+        t = 0.0
+        for _ in range(5):
+            t += 0.8
+            rec.judge(rec.beat(address, 820, 820 * 1000 / 1024, t, t + 0.3), False, "")
+    rec.close()
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "wfdb").mkdir()
+    names = sorted(f.name for f in export_session(path, "csv", tmp_path / "csv"))
+    assert names == ["group-ZoeØdegard-AA01.beats.csv", "group-李明-AA02.beats.csv"]
+    pytest.importorskip("wfdb")
+    records = {f.stem for f in export_session(path, "wfdb", tmp_path / "wfdb")}
+    assert records == {"group-ZoeOdegard-AA01", "group-AA02"}
+
+
 def test_the_json_dump_holds_everything(tmp_path, sessions):
     data = read_session(sessions["h10"])
     (path,) = export_session(sessions["h10"], "json", tmp_path)

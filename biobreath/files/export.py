@@ -71,7 +71,13 @@ from biobreath.files import edf, wfdb_records
 from biobreath.files.beatseries import check_rr
 from biobreath.files.formats import BEATS_CSV_HEADER
 from biobreath.files.readers import RRRecording, load_text, session_people
-from biobreath.files.recording import SessionData, marker_note, one_line, read_session
+from biobreath.files.recording import (
+    SessionData,
+    marker_note,
+    one_line,
+    read_session,
+    without_accents,
+)
 
 EXPORT_FORMATS = ("kubios", "csv", "edf", "wfdb", "json")
 JSON_FORMAT = "biobreath-export"
@@ -109,7 +115,9 @@ class _Person:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "", text)
+    """``text`` as part of a file name: its letters and digits in any script, accents dropped
+    ("Zoë Ødegård" -> "ZoeØdegard"), so the name still reads as the person's."""
+    return re.sub(r"[\W_]+", "", without_accents(text))
 
 
 def _people(data: SessionData) -> list[_Person]:

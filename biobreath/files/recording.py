@@ -70,6 +70,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -1289,6 +1290,12 @@ def one_line(text: str) -> str:
     """A note or a name as one line for a file or a figure: runs of white space (tabs, line
     breaks) as one space, control characters left out."""
     return "".join(c for c in " ".join(text.split()) if c.isprintable())
+
+
+def without_accents(text: str) -> str:
+    """``text`` with accents and other combining marks dropped ("Zoë" -> "Zoe"), for file
+    names."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def cut_utf8(text: str, n_bytes: int) -> str:

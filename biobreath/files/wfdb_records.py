@@ -41,7 +41,7 @@ from biobreath.events import DeviceInfo
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
-from biobreath.files.recording import cut_utf8, one_line
+from biobreath.files.recording import cut_utf8, one_line, without_accents
 
 FORMAT = "WFDB record"
 ANNOTATION_FS = 1024.0
@@ -208,9 +208,17 @@ def _is_ecg(label: str) -> bool:
 
 
 def record_name(text: str) -> str:
-    """A valid WFDB record name made from ``text`` (letters, digits, ``_`` and ``-``)."""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
-    return name or "record"
+    """A valid WFDB record name made from ``text`` (ASCII letters, digits, ``_`` and ``-``:
+    accents dropped, Latin letters of their own spelt in ASCII, other characters as ``_``, which a
+    ``-`` beside absorbs)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", without_accents(text).translate(_LATIN))
+    return re.sub(r"_*-[-_]*", "-", name).strip("_-") or "record"
+
+
+#: Latin letters that are no letter with an accent, as ASCII (for record names).
+_LATIN = str.maketrans({"Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe",
+                        "ß": "ss", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Þ": "Th", "þ": "th",
+                        "ı": "i"})
 
 
 def write_wfdb(base: Path, *, start: datetime, origin_s: float, beats_t: np.ndarray,
