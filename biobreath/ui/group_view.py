@@ -46,12 +46,13 @@ def columns_for(n: int) -> int:
 
 
 def status_text(status: StrapStatus, p: Palette) -> str:
-    """One line: link, battery and signal, each in its colour (rich text)."""
+    """One line: link, signal and battery, each in its colour (rich text). A card too narrow
+    for it cuts the end, so the battery, which changes least, comes last."""
     words, role = QUALITY[status.quality]
     parts = [(status.link.value, p.link[status.link]), (words, getattr(p, role))]
     if status.battery_pct is not None:
-        parts.insert(1, (f"battery {status.battery_pct} %",
-                         p.low if status.battery_pct <= 15 else p.muted))
+        parts.append((f"battery {status.battery_pct} %",
+                      p.low if status.battery_pct <= 15 else p.muted))
     return " · ".join(f"<span style='color:{c}'>{w}</span>" for w, c in parts)
 
 
