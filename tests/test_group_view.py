@@ -18,7 +18,8 @@ from biobreath.sources.factory import simulated_people
 
 pytest.importorskip("pytestqt")
 
-from PySide6 import QtWidgets  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+from PySide6 import QtGui, QtWidgets  # noqa: E402
 
 from biobreath.ui import theme  # noqa: E402
 from biobreath.ui.group_view import GroupView, columns_for  # noqa: E402
@@ -156,6 +157,45 @@ def test_columns(n, cols):
     assert columns_for(n) == cols
 
 
+
+
+def test_a_card_s_status_line_ends_with_the_battery():
+    """A card too narrow cuts its status line at the end: the battery, which changes least,
+    goes there, after the signal."""
+    from biobreath.events import LinkState, SignalQuality
+    from biobreath.session.listener import StrapStatus
+    from biobreath.ui.group_view import status_text
+
+    status = StrapStatus("AA", "H10", link=LinkState.CONNECTED, battery_pct=90,
+                         quality=SignalQuality.GOOD)
+    doc = QtGui.QTextDocument()
+    doc.setHtml(status_text(status, theme.current()))
+    assert doc.toPlainText() == "connected · signal good · battery 90 %"
+
+
+@pytest.mark.parametrize("lo, hi", [(58.0, 73.0), (63.0, 82.0), (50.0, 110.0), (61.5, 64.0)])
+@pytest.mark.parametrize("size", [30.0, 36.0, 60.0])
+def test_a_short_value_axis_keeps_a_label_and_none_overlap(qtbot, lo, hi, size):
+    """A card's short trace (about 35 px) labelled 60, 65 and 70 on top of each other: now its
+    labels stand apart, at least one of them left where it is drawn (clear of the ends)."""
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    axis = theme.style_plot(plot).getAxis("left")
+    height = QtGui.QFontMetricsF(axis.style["tickFont"]).height()
+    px = size / (hi - lo)
+    (spacing, offset), *_ = axis.tickSpacing(lo, hi, size)
+    ticks = [v for v in np.arange(np.ceil((lo - offset) / spacing) * spacing + offset, hi, spacing)
+             if lo + 0.5 * height / px <= v <= hi - 0.5 * height / px]
+    assert ticks, (spacing, lo, hi)
+    assert len(ticks) == 1 or spacing * px >= height  # apart by at least a label's height
+
+
+def test_a_tall_value_axis_keeps_pyqtgraph_s_ticks(qtbot):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    axis = theme.style_plot(plot).getAxis("left")
+    assert axis.tickSpacing(50.0, 90.0, 300.0) == pg.AxisItem("left").tickSpacing(50.0, 90.0,
+                                                                                  300.0)
 
 
 def test_the_window_shows_everyone_when_a_session_has_two_straps(loop, pair, tmp_path,

@@ -13,6 +13,7 @@ and every widget with a ``restyle(palette)`` method (the panels redraw their own
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 import pyqtgraph as pg
@@ -264,9 +265,47 @@ def keep_pixels(*items: QtWidgets.QGraphicsItem) -> None:
         it.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+class FittedAxis(pg.AxisItem):
+    """A value axis whose tick labels never overlap. pyqtgraph always labels at least two
+    intervals' worth of major ticks, which on a short axis (a group card's trace, about 35 px)
+    lie on top of each other; here the major spacing widens (1, 2, 5 x 10^k) until labels are
+    :data:`LABEL_ROOM` label heights apart, or one more step would leave no tick in view, and
+    then only the major ticks are kept."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels or self.orientation not in ("left", "right"):
+            return levels
+        height = QtGui.QFontMetricsF(self.style["tickFont"] or self.font()).height()
+        px_per_unit = size / abs(maxVal - minVal)
+        spacing = levels[0][0]
+        if spacing * px_per_unit >= LABEL_ROOM * height:
+            return levels
+        # Wider, but never so wide that no label is left to read the axis by (a label whose
+        # tick lies within half its height of an end is not drawn).
+        half = 0.5 * height / px_per_unit
+        lo, hi = min(minVal, maxVal) + half, max(minVal, maxVal) - half
+        while (spacing * px_per_unit < LABEL_ROOM * height
+               and math.ceil(lo / (wider := _wider(spacing))) * wider <= hi):
+            spacing = wider
+        return [(spacing, 0.0)]
+
+
+LABEL_ROOM = 1.35
+"""Least distance between a value axis's tick labels, in label heights (:class:`FittedAxis`)."""
+
+
+def _wider(spacing: float) -> float:
+    """The next tick spacing of the 1, 2, 5 x 10^k series above ``spacing``."""
+    unit = 10.0 ** math.floor(math.log10(spacing))
+    return next(m * unit for m in (2.0, 5.0, 10.0, 20.0) if m * unit > spacing * (1 + 1e-9))
+
+
 def style_plot(plot: pg.PlotWidget) -> pg.PlotItem:
-    """A static plot: no mouse interaction, no menus, no auto-range, themed axes."""
+    """A static plot: no mouse interaction, no menus, no auto-range, themed axes (the value axis
+    a :class:`FittedAxis`)."""
     item = plot.getPlotItem()
+    item.setAxisItems({"left": FittedAxis("left")})
     item.hideButtons()
     item.setMenuEnabled(False)
     item.setMouseEnabled(x=False, y=False)
