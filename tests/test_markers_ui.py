@@ -179,6 +179,41 @@ def test_a_note_with_braces_is_drawn_as_typed_on_the_moving_trace(qtbot):
     assert line.label.toPlainText() == note
 
 
+def test_trace_marker_texts_close_together_never_cover_each_other(qtbot):
+    """Marks a few seconds apart on the moving trace: each text is shortened to the room up to
+    the next line at its height, and the texts stay apart as the trace moves (they overlapped)."""
+    from biobreath.ui.panels import HeartRateTrace, short
+
+    trace = HeartRateTrace()
+    qtbot.addWidget(trace)
+    trace.resize(700, 300)
+    trace.show()
+    notes = ["client says chest feels tight", "slower breathing", "talked about work stress",
+             "shoulders dropped, calmer", "eyes open", "a sigh"]
+    trace.show_markers([Marker(100.0 + 3.0 * k, n) for k, n in enumerate(notes)])
+    pacer = Pacer(SHORT)
+    view = trace.plot.getPlotItem().getViewBox()
+    for t in (118.0, 130.0, 150.0):  # the lines move together, the texts with them
+        trace.show_time(pacer, t)
+        qtbot.wait(10)
+        boxes = []
+        for _, line in trace._markers:
+            label = line.label
+            if line.isVisible() and label.isVisible():
+                text, note = label.toPlainText(), short(line.marker_text)
+                assert text == note or (text.endswith("…") and note.startswith(text[:-1]))
+                box = view.mapSceneToView(label.mapToScene(label.boundingRect())).boundingRect()
+                boxes.append((label.orthoPos, box.left(), box.right()))
+        assert len(boxes) == len(notes)
+        for i, (height, left, right) in enumerate(boxes):
+            for other_height, other_left, other_right in boxes[i + 1:]:
+                if other_height == height:
+                    assert right <= other_left + 0.3 or other_right <= left + 0.3
+    # The last text at each height has the room it needs: whole.
+    (*_, (_, last)) = trace._markers
+    assert last.label.toPlainText() == "a sigh"
+
+
 _NOTES = ["client says chest feels tight", "slower breathing started", "talked about work stress",
           "shoulders dropped, calmer", "end of exercise, eyes open"]
 

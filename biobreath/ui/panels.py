@@ -180,10 +180,14 @@ class MarkerLines:
             self._lines.append((m, line))
             self._left.append(left)
 
-    def fit(self, plot: pg.PlotItem) -> None:
+    def fit(self, plot: pg.PlotItem, x_of: Callable[[Marker], float] | None = None) -> None:
         """Shorten each text to the room it has on ``plot`` as now sized and ranged: up to the
         plot's edge, or to the next line at its height (half-way, when that line's text comes
-        the other way); a text with no room for a few letters is left out, its line stays."""
+        the other way); a text with no room for a few letters is left out, its line stays.
+
+        ``x_of``: where the lines are relative to each other, for a plot that moves them all
+        together (the trace, each frame): texts then have the room up to the next line only,
+        which moving does not change, and the plot's edges clip them where they pass."""
         (x0, x1), _ = plot.viewRange()
         width = plot.getViewBox().width()
         if not self._lines or not width > 0 or not x1 > x0:
@@ -192,7 +196,7 @@ class MarkerLines:
         rooms: dict[int, float] = {}
         heights: dict[float, list[tuple[float, bool, int]]] = {}
         for k, ((m, line), left) in enumerate(zip(self._lines, self._left)):
-            x = px * (self._x_of(m) - x0)
+            x = px * ((x_of or self._x_of)(m) - x0)
             if not math.isnan(x):
                 heights.setdefault(line.label.orthoPos, []).append((x, left, k))
         for row in heights.values():
@@ -204,7 +208,7 @@ class MarkerLines:
                 ahead = math.nan   # x of the nearest line ahead
                 for x, goes_left, k in reversed(order):
                     if goes_left == left:
-                        room = x if left else width - x
+                        room = math.inf if x_of else x if left else width - x
                         for other, share in ((ahead, 1.0), (facing, 0.5)):
                             if not math.isnan(other):
                                 room = min(room, share * abs(other - x))
@@ -221,8 +225,8 @@ class MarkerLines:
             text = short(line.marker_text) or "mark"
             if metrics is None:  # one font for all the texts
                 metrics = QtGui.QFontMetricsF(label.textItem.font())
-            shown = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight,
-                                       room - _LABEL_PADDING_PX)
+            shown = text if math.isinf(room) else metrics.elidedText(
+                text, QtCore.Qt.TextElideMode.ElideRight, room - _LABEL_PADDING_PX)
             fits = len(shown.rstrip("…")) >= _LABEL_MIN_CHARS
             if fits and shown != label.textItem.toPlainText():
                 label.format = _literal(shown)
@@ -334,6 +338,7 @@ class HeartRateTrace(Panel):
         keep_pixels(*self._moving, self._ahead, self._now_line, item.getAxis("left"),
                     item.getAxis("bottom"))
         self._set_hr_range(*self._hr_range)
+        item.getViewBox().sigResized.connect(self._fit_markers)
         lay.addWidget(self.plot, 1)
         self.restyle(p)
 
@@ -361,6 +366,7 @@ class HeartRateTrace(Panel):
         self.artifact_marks.setPen(pg.mkPen(p.artifact, width=2.5 * k))
         set_text(self.legend_label, _legend(p, measured=self._breathing is not None))
         self._markers.restyle(self.plot.getPlotItem(), p, k)
+        self._fit_markers()
 
     def rescale(self, scale: float) -> None:
         """Draw lines, axis titles and markers ``scale`` times their normal size."""
@@ -396,8 +402,16 @@ class HeartRateTrace(Panel):
         set_text(self.rmssd_label, "")
 
     def show_markers(self, markers: list[Marker]) -> None:
-        """Draw ``markers`` (session time): the new ones in the list are added, none rebuilt."""
+        """Draw ``markers`` (session time): the new ones in the list are added, none rebuilt;
+        each text is shortened to the room up to the next line at its height."""
+        before = len(self._markers.markers)
         self._markers.show(self.plot.getPlotItem(), markers, self._palette, self._scale)
+        if len(self._markers.markers) != before:
+            self._fit_markers()
+
+    def _fit_markers(self, *_) -> None:
+        # The lines all move together: only their distances (s) count.
+        self._markers.fit(self.plot.getPlotItem(), lambda m: m.t)
 
     def show_beats(self, core: LiveCore) -> None:
         """Redraw the heart rate of the last ``PAST_S`` of ``core``'s beats, and its numbers."""
