@@ -238,6 +238,12 @@ def test_history_marker_texts_fit_their_room_and_never_cover_each_other(qtbot, t
     qtbot.wait(10)
     view = panel.plot.getPlotItem().getViewBox()
     boxes = []
+    x0, x1 = panel.plot.getPlotItem().viewRange()[0]
+    slack = 0.01 * (x1 - x0)
+    # The level names ("high", ...) at the left say what the bands mean: texts running left
+    # stop short of them.
+    names = max(view.mapSceneToView(text.sceneBoundingRect()).boundingRect().right()
+                for _, text, _ in panel._bands.values())
     for _, line in panel._markers:
         label = line.label
         if label.isVisible():
@@ -246,9 +252,9 @@ def test_history_marker_texts_fit_their_room_and_never_cover_each_other(qtbot, t
             assert text == note or (text.endswith("…") and note.startswith(text[:-1]))
             box = view.mapSceneToView(label.mapToScene(label.boundingRect())).boundingRect()
             boxes.append((label.orthoPos, box.left(), box.right()))
+            if line.value() > (x0 + x1) / 2:
+                assert box.left() >= names - slack
     assert len(boxes) >= 3  # most keep a text
-    x0, x1 = panel.plot.getPlotItem().viewRange()[0]
-    slack = 0.01 * (x1 - x0)
     for i, (height, left, right) in enumerate(boxes):
         assert x0 - slack <= left and right <= x1 + slack
         for other_height, other_left, other_right in boxes[i + 1:]:
@@ -260,6 +266,29 @@ def test_history_marker_texts_fit_their_room_and_never_cover_each_other(qtbot, t
     panel.resize(1200, 200)
     qtbot.wait(10)
     assert [line.label.toPlainText() for _, line in panel._markers] == [short(n) for n in notes]
+
+
+def test_a_history_text_running_left_stops_short_of_the_level_names(qtbot):
+    """A note just right of the middle of a narrow history runs left, over the level names
+    ("high", ...) it used to cover; it is shortened to end before them."""
+    from biobreath.ui.panels import CoherenceHistoryPanel
+
+    panel = CoherenceHistoryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(330, 200)
+    panel.show()
+    panel.set_span(320.0)
+    panel.show_markers([Marker(175.0, "client says chest feels tight")])
+    qtbot.wait(10)
+    view = panel.plot.getPlotItem().getViewBox()
+    (_, line), = panel._markers
+    label = line.label
+    names = max(view.mapSceneToView(text.sceneBoundingRect()).boundingRect().right()
+                for _, text, _ in panel._bands.values())
+    box = view.mapSceneToView(label.mapToScene(label.boundingRect())).boundingRect()
+    x0, x1 = panel.plot.getPlotItem().viewRange()[0]
+    assert label.isVisible() and label.toPlainText().endswith("…")
+    assert names - 0.01 * (x1 - x0) <= box.left() < line.value()  # the others' slack
 
 
 def test_presentation_mode_marks_at_once_without_a_note(qtbot, loop, tmp_path):

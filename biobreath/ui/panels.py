@@ -180,10 +180,12 @@ class MarkerLines:
             self._lines.append((m, line))
             self._left.append(left)
 
-    def fit(self, plot: pg.PlotItem, x_of: Callable[[Marker], float] | None = None) -> None:
+    def fit(self, plot: pg.PlotItem, x_of: Callable[[Marker], float] | None = None,
+            left_px: float = 0.0) -> None:
         """Shorten each text to the room it has on ``plot`` as now sized and ranged: up to the
-        plot's edge, or to the next line at its height (half-way, when that line's text comes
-        the other way); a text with no room for a few letters is left out, its line stays.
+        plot's edge (``left_px`` into the plot on the left, for names written there), or to
+        the next line at its height (half-way, when that line's text comes the other way); a
+        text with no room for a few letters is left out, its line stays.
 
         ``x_of``: where the lines are relative to each other, for a plot that moves them all
         together (the trace, each frame): texts then have the room up to the next line only,
@@ -208,7 +210,7 @@ class MarkerLines:
                 ahead = math.nan   # x of the nearest line ahead
                 for x, goes_left, k in reversed(order):
                     if goes_left == left:
-                        room = math.inf if x_of else x if left else width - x
+                        room = math.inf if x_of else x - left_px if left else width - x
                         for other, share in ((ahead, 1.0), (facing, 0.5)):
                             if not math.isnan(other):
                                 room = min(room, share * abs(other - x))
@@ -863,7 +865,10 @@ class CoherenceHistoryPanel(Panel):
         self.restyle(current())
 
     def _fit_markers(self, *_) -> None:
-        self._markers.fit(self.plot.getPlotItem())
+        # Texts running left stop short of the level names, which say what the bands mean.
+        view = self.plot.getPlotItem().getViewBox().sceneBoundingRect()
+        names = max(text.sceneBoundingRect().right() for _, text, _ in self._bands.values())
+        self._markers.fit(self.plot.getPlotItem(), left_px=max(0.0, names - view.left()))
 
     def restyle(self, p: Palette) -> None:
         """Draw the bands, the scores and the markers in palette ``p``."""
