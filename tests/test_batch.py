@@ -303,6 +303,61 @@ def test_files_without_steps_or_markers_are_one_segment_with_a_note(folder, caps
     assert code == 0 and "whole file" in out
 
 
+@pytest.mark.parametrize("to, suffix", [("edf", ".edf"), ("wfdb", ".hea")])
+def test_an_export_splits_at_the_session_s_markers(folder, capsys, tmp_path, to, suffix):
+    """A session exported to EDF+ or WFDB keeps its markers as notes; ``--segments markers``
+    of the export gives the session's segments (to the format's time resolution)."""
+    pytest.importorskip({"edf": "pyedflib", "wfdb": "wfdb"}[to])
+    from biobreath.files.export import export_session
+
+    f = folder / "c_marked.sqlite"
+    files = export_session(f, to, tmp_path)
+    (exported,) = [p for p in files if p.name.endswith(suffix)]
+    rows = [_json_rows(_run(capsys, "--json", "--segments", "markers", path)[1])
+            for path in (f, exported)]
+    assert [r["segment"] for r in rows[1]] == [r["segment"] for r in rows[0]] == [
+        "start", *MARKS.values()]
+    for ours, theirs in zip(*rows):
+        assert abs(theirs["n_beats"] - ours["n_beats"]) <= 1
+    # The markers' times (the first segment starts with the recording's first interval).
+    assert [r["start_s"] for r in rows[1][1:]] == pytest.approx(
+        [r["start_s"] for r in rows[0][1:]], abs=1e-3)
+
+
+def test_another_tool_s_notes_are_markers(tmp_path, capsys):
+    """In an EDF+ or WFDB file another tool wrote, every note that is no beat is a marker."""
+    pyedflib = pytest.importorskip("pyedflib")
+    wfdb = pytest.importorskip("wfdb")
+    beats = np.cumsum(np.full(400, 0.85))
+    notes = [(100.0, "task: mental arithmetic"), (200.0, "recovery")]
+    path = tmp_path / "lab.edf"
+    w = pyedflib.EdfWriter(str(path), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.set_number_of_annotation_signals(4)  # room for a beat or two and a note each second
+    w.setSignalHeader(0, {"label": "Resp", "dimension": "a.u.", "sample_frequency": 1,
+                          "physical_min": -1, "physical_max": 1, "digital_min": -32768,
+                          "digital_max": 32767})
+    for t in beats:
+        w.writeAnnotation(float(t), -1, "N")
+    for t, text in notes:
+        w.writeAnnotation(t, -1, text)
+    w.writeSamples([np.zeros(int(beats[-1]) + 2)])
+    w.close()
+    samples = np.r_[np.rint(beats * 250), 100 * 250, 200 * 250].astype(np.int64)
+    order = np.argsort(samples, kind="stable")
+    symbols = np.array(["N"] * beats.size + ['"', '"'])[order].tolist()
+    aux = np.array([""] * beats.size + ["tâche", "repos"], dtype=object)[order].tolist()
+    wfdb.wrann("lab", "atr", samples[order], symbol=symbols, aux_note=aux, fs=250,
+               write_dir=str(tmp_path))
+    (tmp_path / "lab.hea").write_text("lab 0 250\n")
+    for name, labels in (("lab.edf", ["start", "task: mental arithmetic", "recovery"]),
+                         ("lab.hea", ["start", "tâche", "repos"])):
+        code, out, err = _run(capsys, "--json", "--segments", "markers", tmp_path / name)
+        assert code == 0, err
+        rows = _json_rows(out)
+        assert [r["segment"] for r in rows] == labels
+        assert [r["start_s"] for r in rows[1:]] == pytest.approx([100.0, 200.0], abs=1e-3)
+
+
 # --------------------------------------------------------------------------- parallelism
 
 

@@ -9,8 +9,9 @@ Without beat annotations, the first ECG signal (label with ``ECG``/``EKG``, or a
 name such as ``II``) is searched for R-peaks by :func:`biobreath.core.ecg.detect_r_peaks`, in µV
 (``uV``, ``mV``, ``V`` dimensions converted). Times are seconds from the file's start (records
 taken as contiguous, also in EDF+D), less the onset of a ``session start`` annotation if there is
-one (biobreath's exports, so times come back on the session clock). The fixed header is checked
-first, so a damaged file gets one line naming the field.
+one (biobreath's exports, so times come back on the session clock). The other annotations are the
+file's markers (see :mod:`biobreath.files.annotations`). The fixed header is checked first, so a
+damaged file gets one line naming the field.
 
 **Writing** (:func:`write_edf`): EDF+C with 1 s data records; signals ECG (µV, 1 µV steps, at the
 strap's rate), accelerometer X/Y/Z (mg), RR (ms, each interval's value from the beat that opens it
@@ -32,6 +33,7 @@ import numpy as np
 
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
+from biobreath.files.annotations import markers_of
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
@@ -163,6 +165,8 @@ def read_edf(path: Path) -> list[RRRecording]:
             person = str(reader.getPatientCode()).replace("_", " ").strip()
         origin = next((float(o) for o, x in zip(onsets, texts) if str(x) == SESSION_START), 0.0)
         kinds = [_beat_label(str(x)) for x in texts]
+        markers = markers_of(((float(o) - origin, str(x)) for o, x, k in zip(onsets, texts, kinds)
+                              if k is None and str(x) != SESSION_START), ours)
         beats = np.array([k is not None for k in kinds], dtype=bool)
         if beats.any():
             t = np.asarray(onsets, dtype=float)[beats] - origin
@@ -198,7 +202,7 @@ def read_edf(path: Path) -> list[RRRecording]:
     finally:
         reader.close()
     return [RRRecording(path, "edf", rr, bt, art, unit, device=device, notes=tuple(notes),
-                        person=person or "")]
+                        person=person or "", markers=markers)]
 
 
 # -- Writing ------------------------------------------------------------------------------------

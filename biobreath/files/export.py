@@ -68,6 +68,7 @@ from biobreath.core.pacer import Pacer
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import TICKS_PER_S, DeviceInfo
 from biobreath.files import edf, wfdb_records
+from biobreath.files.annotations import marker_text
 from biobreath.files.beatseries import check_rr
 from biobreath.files.formats import BEATS_CSV_HEADER
 from biobreath.files.readers import RRRecording, load_text, session_people
@@ -257,7 +258,7 @@ def _open(path: Path):
 
 def _markers(p: _Person) -> list[tuple[float, float, str]]:
     """The person's markers as (time s, -1 for no duration, text), for annotations."""
-    return [(t_s, -1.0, f"marker: {one_line(marker_note(v))}")
+    return [(t_s, -1.0, marker_text(one_line(marker_note(v))))
             for t_s, _, kind, v in p.events if kind == "marker"]
 
 

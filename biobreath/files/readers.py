@@ -96,6 +96,7 @@ class RRRecording:
     protocol: BreathingProtocol | None = None  # what the session was breathed to
     notes: tuple[str, ...] = ()               # how the file was read (column, unit)
     person: str = ""                          # whose beats, when a file holds several series
+    markers: tuple[tuple[float, str], ...] = ()  # (time s, text) noted in EDF+/WFDB annotations
 
 
 @dataclass(frozen=True, slots=True)

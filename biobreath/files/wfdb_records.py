@@ -13,7 +13,9 @@ annotations do not); an interval next to a beat that is not ``N`` is flagged as 
 time resolution if it states one, else the header's sampling frequency, from sample 0 (or from
 where a ``time origin: sample 0 is X s`` comment, as biobreath writes, puts it). A record without
 annotations but with an ECG signal gets R-peaks from biobreath's detector. Header comments
-``device: ...`` and ``person: ...`` (biobreath's exports) name the strap and the person.
+``device: ...`` and ``person: ...`` (biobreath's exports) name the strap and the person. NOTE
+annotations (``"``) in the annotation file are the record's markers (see
+:mod:`biobreath.files.annotations`), their text the aux string.
 
 **Writing** (:func:`write_wfdb`): beat annotations (``N``; ``Q``, unclassifiable, for a beat
 judged an artifact live) at 1024 samples per second, the strap's own resolution (1/1024 s), with
@@ -38,6 +40,7 @@ import numpy as np
 
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
+from biobreath.files.annotations import markers_of
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
@@ -175,12 +178,16 @@ def read_wfdb(path: Path) -> list[RRRecording]:
                                    f"annotations ({len(symbols)} annotations, none a beat code "
                                    "such as N or V)")
         t = np.asarray(ann.sample, dtype=float)[beat] / fs + origin
+        ours = bool(comments) and comments[0].startswith("biobreath")
+        aux = ann.aux_note or [""] * len(symbols)
+        markers = markers_of(((n / fs + origin, _aux_text(a)) for n, sym, a in
+                              zip(ann.sample.tolist(), symbols, aux) if sym == NOTE_CODE), ours)
         normal = np.array([s == NORMAL_CODE for s, b in zip(symbols, beat) if b], dtype=bool)
         rr, bt, art, notes = series_from_beats(t, normal, f"{where} ({ann_path.name})")
         notes = (f"{FORMAT}: beats from {int(beat.sum())} beat annotations in {ann_path.name} at "
                  f"{fs:g} samples/s (times to {1000 / fs:.3g} ms)", *notes)
         return [RRRecording(path, "wfdb", rr, bt, art, "samples", device=device, notes=notes,
-                            person=person)]
+                            person=person, markers=markers)]
     names = [str(n) for n in (head.sig_name or [])]
     ecg = next((i for i, n in enumerate(names) if _is_ecg(n)), None)
     if ecg is None:
@@ -199,6 +206,16 @@ def read_wfdb(path: Path) -> list[RRRecording]:
                                          names[ecg])
     return [RRRecording(path, "wfdb", rr, bt, art, "s", device=device, notes=notes,
                         person=person)]
+
+
+def _aux_text(aux: str | None) -> str:
+    """A note's aux string as text: the wfdb package hands each byte over as a character, and
+    the bytes are UTF-8 (as biobreath writes them) or, in old records, Latin-1."""
+    raw = (aux or "").encode("latin-1", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _is_ecg(label: str) -> bool:

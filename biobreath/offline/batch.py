@@ -85,7 +85,8 @@ def analyze_path(path: str, options: BatchOptions, display: str | None = None) -
                 from biobreath.offline.report import plot_report  # matplotlib: only when asked
 
                 plot_report(a, plot)
-            records += _records(a, rec, options, markers)
+            records += _records(a, rec, options,
+                                markers if rec.kind == "session" else list(rec.markers))
             if options.report and options.window_s is None and options.segments is None:
                 reports.append(format_report(a))
         if len(analyses) > 1 and options.window_s is None and options.segments is None:

@@ -3,7 +3,8 @@
 ``steps``: one segment per step of the protocol a session was breathed to, from the moment the
 pacer began the step (a breath boundary, as :class:`biobreath.core.pacer.Pacer` schedules it) to
 the next step's start; labels are the protocol's. ``markers``: one segment per stretch between
-markers (events of kind ``marker``), labelled by the text of the marker that opens it; the stretch
+markers (a session's events of kind ``marker``; the markers of EDF+ and WFDB files, see
+:mod:`biobreath.files.annotations`), labelled by the text of the marker that opens it; the stretch
 before the first marker is ``start``. Times are seconds on the recording's clock; the last segment
 runs to the end of the recording. A file without steps or markers is one whole-file segment, and
 a note says why.
@@ -23,6 +24,8 @@ SegmentKind = Literal["steps", "markers"]
 START_LABEL = "start"
 """The label of the stretch before the first marker."""
 WHOLE_LABEL = "whole file"
+MARKED_KINDS = frozenset({"session", "edf", "wfdb"})
+"""The kinds of file (:class:`biobreath.files.readers.RRRecording`) that can hold markers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +97,22 @@ def segment(kind: SegmentKind, file_kind: str, protocol: BreathingProtocol | Non
             markers: list[tuple[float, str]], start_s: float, end_s: float) -> Segmentation:
     """The segments of one recording (``start_s`` to ``end_s``, s) of ``file_kind`` (see
     :class:`biobreath.files.readers.RRRecording`), from its protocol or its ``markers`` ((time s,
-    text), from :func:`session_markers`)."""
-    if file_kind != "session":
-        what = "protocol steps" if kind == "steps" else "markers"
-        return whole(start_s, end_s, f"no {what} in a {file_kind} file (they are read from "
-                                     "biobreath session files): one segment for the whole file")
+    text), from :func:`session_markers` or the file's annotations)."""
+    if kind == "markers" and file_kind not in MARKED_KINDS:
+        return whole(start_s, end_s, f"no markers in a {file_kind} file (they are read from "
+                                     "biobreath sessions and EDF+ and WFDB annotations): one "
+                                     "segment for the whole file")
     if kind == "steps":
+        if file_kind != "session":
+            return whole(start_s, end_s, f"no protocol steps in a {file_kind} file (they are "
+                                         "read from biobreath session files): one segment for "
+                                         "the whole file")
         if protocol is None:
             return whole(start_s, end_s, "the session holds no protocol steps: one segment for "
                                          "the whole file")
         return step_spans(protocol, start_s, end_s)
     if not markers:
-        return whole(start_s, end_s, "the session holds no markers: one segment for the whole "
+        what = "session" if file_kind == "session" else f"{file_kind} file"
+        return whole(start_s, end_s, f"the {what} holds no markers: one segment for the whole "
                                      "file")
     return marker_spans(markers, start_s, end_s)
