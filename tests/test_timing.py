@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biobreath.core.pacer import Pacer
-from biobreath.core.timing import BeatTimer, TimingParams, TimingQuality
+from biobreath.core.timing import BeatTimer, TimingParams, TimingQuality, chain_times
 from biobreath.files.protocols import load_protocol
 from biobreath.sim.emulator import StrapEmulator
 from biobreath.sim.physiology import PhysiologyModel, SimParams
@@ -327,3 +327,36 @@ def test_frozen_deliveries_never_move_beats(freezes):
     assert not any(flags)
     moved = np.abs(_beats_after(_BASE, times - base_t))
     assert np.all(moved <= _beats_after(_BASE, unc + base_unc) + 0.001)
+
+
+@given(st.lists(st.integers(256, 2048), min_size=3, max_size=60),
+       st.floats(-5.0, 5.0), st.floats(-5.0, 5.0), st.data())
+def test_chain_times_give_back_the_rrs_around_the_timer_s_median(rr, offset, offset_after, data):
+    """Beats on the strap's clock: within each unbroken stretch the times differ by exactly the
+    RRs, and each stretch sits where the timer's placed times put it, by their median (a few
+    early steps of the timer do not move it)."""
+    ticks = np.array(rr)
+    n = ticks.size
+    k = data.draw(st.integers(1, n - 1))  # the chain broke before beat k (RRs were lost)
+    gap = np.zeros(n, dtype=bool)
+    gap[k] = True
+    # The truth: each stretch the sum of its RRs from its opening beat, at its own offset.
+    truth = np.r_[np.cumsum(ticks[:k]) / 1024 + offset, np.cumsum(ticks[k:]) / 1024 + offset_after]
+    # The timer placed them late by up to 0.3 s at the start of each stretch, then settled.
+    steps = np.zeros(n)
+    steps[0], steps[k] = 0.3, 0.2
+    placed = truth + steps
+    out = chain_times(ticks, placed, gap)
+    for a, b in ((0, k), (k, n)):
+        np.testing.assert_allclose(np.diff(out[a:b]), ticks[a + 1:b] / 1024, rtol=0, atol=1e-9)
+        if b - a >= 3:  # a median that a single step cannot move
+            np.testing.assert_allclose(out[a:b], truth[a:b], rtol=0, atol=1e-9)
+
+
+def test_chain_times_without_a_break_is_one_stretch():
+    ticks = np.array([1000, 1010, 990, 1005])
+    placed = np.cumsum(ticks) / 1024 + 12.0
+    np.testing.assert_allclose(chain_times(ticks, placed, np.zeros(4, dtype=bool)), placed,
+                               rtol=0, atol=1e-12)
+    assert chain_times(np.zeros(0, dtype=int), np.zeros(0), np.zeros(0, dtype=bool)).size == 0
+

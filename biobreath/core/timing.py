@@ -860,3 +860,32 @@ class BeatTimer:
 
     def _spread(self) -> float:
         return float(np.percentile(self._lateness, 95)) if self._lateness else 0.0
+
+
+def chain_times(rr_ticks: np.ndarray, placed_s: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Beat times (s) on the strap's own clock, for a file that keeps times only (EDF+, WFDB).
+
+    Within each unbroken stretch of the chain (a new one begins at each beat with ``gap``),
+    every beat lies at the sum of the RRs (``rr_ticks``, 1/1024 s) since the stretch's opening
+    beat, so successive times differ by exactly the strap's RRs. Each stretch is placed on the
+    session clock at the median of its beats' ``placed_s`` (the timer's times, s) less those sums:
+    the offset as the timer knew it over the whole stretch, which its early steps (a quicker
+    notification moving every later beat) do not pull. Successive ``placed_s`` differ from the
+    RRs by those steps, tens to hundreds of ms at a time.
+    """
+    ticks = np.asarray(rr_ticks, dtype=np.int64)
+    placed = np.asarray(placed_s, dtype=float)
+    if ticks.size == 0:
+        return placed.copy()
+    opens = np.asarray(gap, dtype=bool).copy()
+    opens[0] = True
+    starts = np.flatnonzero(opens)
+    total = np.cumsum(ticks)
+    # Ticks from each stretch's opening beat (the detection before its first RR) to each beat.
+    before = (total - ticks)[starts]
+    since = (total - np.repeat(before, np.diff(np.r_[starts, ticks.size]))) / TICKS_PER_S
+    out = np.empty_like(placed)
+    for a, b in zip(starts, np.r_[starts[1:], ticks.size]):
+        out[a:b] = since[a:b] + float(np.median(placed[a:b] - since[a:b]))
+    return out
+

@@ -607,6 +607,7 @@ class SessionData:
     acc: tuple[Signal, ...] = ()   # raw chest acceleration per device, if recorded
     warnings: tuple[str, ...] = ()  # what was malformed and skipped, one sentence each
     persons: tuple[str, ...] = ()  # who wore each strap of ``devices`` ("" where not recorded)
+    gap: np.ndarray | None = None  # bool per beat: the beat chain broke just before it
     # The rows as read, kept for :func:`read_events` when asked (``read_session(keep_rows=True)``)
     rows: _Loaded | None = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -1224,7 +1225,8 @@ def read_session(path: str | Path, *, keep_rows: bool = False) -> SessionData:
         beat_time_s=arr[:, 3], arrival_s=arr[:, 4], artifact=arr[:, 5].astype(bool),
         events=tuple((t, d, kind, value) for _, t, d, kind, value, _ in ld.events),
         ecg=_signal(ld.ecg, "<i4", 1), acc=_signal(ld.acc, "<i2", 3),
-        warnings=ld.report.warnings(), persons=ld.persons, rows=ld if keep_rows else None)
+        warnings=ld.report.warnings(), persons=ld.persons,
+        gap=np.array([r[8] for r in b], dtype=bool), rows=ld if keep_rows else None)
     try:
         data.protocol()
     except SessionFileError as e:
