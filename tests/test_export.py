@@ -204,7 +204,9 @@ def test_the_edf_holds_signals_beats_steps_and_markers(tmp_path, sessions):
         np.testing.assert_allclose(acc[idx][one], data.acc[0].values[one, 2], atol=0.51)
         g = origin + np.arange(r.getNSamples()[4]) / 4
         rr = r.readSignal(4)
-        k = np.searchsorted(data.beat_time_s, g)
+        # Each interval's RR from the beat that opens it to the one that closes it, as annotated.
+        beats = origin + np.array([o for o, x in zip(onsets, texts) if x.startswith("R-peak")])
+        k = np.searchsorted(beats[1:], g)
         ok = k < data.rr_ms.size
         np.testing.assert_allclose(rr[ok], data.rr_ms[k[ok]], atol=0.05)
         phase = r.readSignal(5)  # the coherence pacer: 10 s breaths from the session start

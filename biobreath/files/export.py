@@ -43,10 +43,10 @@ the timer's median offset over it), and so is the beat that opened the first int
 reader gets back every RR exactly (to the format's time resolution) rather than with the timer's
 steps, which in five minutes of a simulated session raised RMSSD by 12 %. A beat's annotated time
 lies within those steps of its recorded one (about 20 ms once settled, about 200 ms in the first
-half minute). The EDF's RR signal and the markers stay where the session placed them. A beat judged
-an artifact live is ``R-peak (artifact)``
-(EDF) or ``Q`` (WFDB); biobreath's readers then flag the intervals on both sides of it (the
-NN rule of :mod:`biobreath.files.beatseries`).
+half minute). The EDF's RR signal steps at the beats as annotated; the markers stay where the
+session placed them. A beat judged an artifact live is ``R-peak (artifact)`` (EDF) or ``Q``
+(WFDB); biobreath's readers then flag the intervals on both sides of it (the NN rule of
+:mod:`biobreath.files.beatseries`).
 
 :func:`read_beats_csv` and :func:`read_export_json` read the CSV and JSON exports back
 (:mod:`biobreath.files.formats` detects them); the other exports are read by their formats'
@@ -368,7 +368,10 @@ def _write_edf(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
         signals += [edf.EdfSignal(f"Accel {axis}", "mg", fs, grid[:, k], *ACC_RANGE_MG)
                     for k, axis in enumerate("XYZ")]
         notes += [(a, d, "ACC gap (no samples; 0 written)") for a, d in gaps]
-    t, rr, *_ = _beats(data, p)
+    # The RR signal steps at the beats as annotated (on the strap's clock).
+    rr = _beats(data, p)[1]
+    beats_t, normal = _opening_beats(data, p)
+    t = beats_t[1:]
     g = origin + np.arange(round(n_records * RR_SIGNAL_HZ)) / RR_SIGNAL_HZ
     order = np.argsort(t, kind="stable")
     k = np.clip(np.searchsorted(t[order], g), 0, t.size - 1)
@@ -378,7 +381,6 @@ def _write_edf(path: Path, data: SessionData, p: _Person, targets: dict[str, Pat
     g = origin + np.arange(round(n_records * PACER_SIGNAL_HZ)) / PACER_SIGNAL_HZ
     signals.append(edf.EdfSignal("Pacer phase", "cycle", PACER_SIGNAL_HZ,
                              np.mod(np.asarray(pacer.phase(g), dtype=float), 1.0), 0.0, 1.0))
-    beats_t, normal = _opening_beats(data, p)
     sid = str(data.meta.get("session_id", ""))[:8]
     edf.write_edf(targets["edf"], start=_start(data, origin), origin_s=origin,
                   n_records=n_records, signals=signals, beats_t=beats_t, beats_normal=normal,
