@@ -211,7 +211,7 @@ def test_the_edf_holds_signals_beats_steps_and_markers(tmp_path, sessions):
         np.testing.assert_allclose(rr[ok], data.rr_ms[k[ok]], atol=0.05)
         phase = r.readSignal(5)  # the coherence pacer: 10 s breaths from the session start
         np.testing.assert_allclose(phase[g >= 0], np.mod(g[g >= 0] / 10, 1), atol=1e-4)
-        assert "step 1: Coherence breathing (6.0/min)" in texts
+        assert "step 1 (6.0/min): Coherence breathing" in texts
         assert sum(x.startswith("R-peak") for x in texts) == data.rr_ms.size + 1
         assert sum(x == "R-peak (artifact)" for x in texts) == int(data.artifact.sum())
     finally:
@@ -276,7 +276,7 @@ def test_the_wfdb_record_notes_markers_and_steps(tmp_path, sessions):
     assert np.all(np.diff(ann.sample) >= 0)
     notes = {aux.encode("latin-1").decode("utf-8"): s / ann.fs
              for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note) if sym == '"'}
-    step = next(k for k in notes if k.startswith("step 1:"))
+    step = next(k for k in notes if k.startswith("step 1 "))
     assert notes.pop(step) == 1 / 1024  # sample 0 holds the file's definitions
     assert notes == {"marker: eyes closed": 5.5, 'marker: {"text": "cough"}': 12.25,
                      "marker: Schultern sinken, Atem ruhig..—während Übung": 15.0}
@@ -285,7 +285,7 @@ def test_the_wfdb_record_notes_markers_and_steps(tmp_path, sessions):
     export_session(sessions["h10"], "wfdb", tmp_path)
     ann = wfdb.rdann(str(tmp_path / "h10"), "atr")
     assert [a for s, a in zip(ann.symbol, ann.aux_note) if s == '"'] == [
-        "step 1: Coherence breathing (6.0/min)"]
+        "step 1 (6.0/min): Coherence breathing"]
     assert read_rr(tmp_path / "h10.hea").rr_ms.size == data.rr_ms.size  # notes are no beats
 
 

@@ -186,6 +186,11 @@ class Pacer:
         return PacerState(t, phase, float(self.volume(t)), STAGES[int(stage[0])], float(left[0]),
                           rate, seg.label)
 
+    def step_starts(self) -> list[float]:
+        """When (s) each protocol step begins as the pacer first schedules it: at the breath
+        boundary nearest the step's nominal start (changes of pace made since not counted)."""
+        return [seg.t0 for seg in _schedule(0.0, 0.0, self._steps)]
+
     def step_at(self, t: float) -> Step:
         """The protocol's step whose nominal stretch holds time ``t`` (s) (the last after the
         end), whatever rate changes the pacer has made since."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
-from biobreath.files.annotations import markers_of
+from biobreath.files.annotations import markers_of, steps_of
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
@@ -165,8 +165,9 @@ def read_edf(path: Path) -> list[RRRecording]:
             person = str(reader.getPatientCode()).replace("_", " ").strip()
         origin = next((float(o) for o, x in zip(onsets, texts) if str(x) == SESSION_START), 0.0)
         kinds = [_beat_label(str(x)) for x in texts]
-        markers = markers_of(((float(o) - origin, str(x)) for o, x, k in zip(onsets, texts, kinds)
-                              if k is None and str(x) != SESSION_START), ours)
+        noted = [(float(o) - origin, str(x)) for o, x, k in zip(onsets, texts, kinds)
+                 if k is None and str(x) != SESSION_START]
+        markers, steps = markers_of(noted, ours), steps_of(noted, ours)
         beats = np.array([k is not None for k in kinds], dtype=bool)
         if beats.any():
             t = np.asarray(onsets, dtype=float)[beats] - origin
@@ -202,7 +203,7 @@ def read_edf(path: Path) -> list[RRRecording]:
     finally:
         reader.close()
     return [RRRecording(path, "edf", rr, bt, art, unit, device=device, notes=tuple(notes),
-                        person=person or "", markers=markers)]
+                        person=person or "", markers=markers, steps=steps)]
 
 
 # -- Writing ------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ from biobreath.core.timing import chain_times
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import TICKS_PER_S, DeviceInfo
 from biobreath.files import edf, wfdb_records
-from biobreath.files.annotations import marker_text
+from biobreath.files.annotations import marker_text, step_text
 from biobreath.files.beatseries import check_rr
 from biobreath.files.formats import BEATS_CSV_HEADER
 from biobreath.files.readers import RRRecording, load_text, session_people
@@ -270,16 +270,13 @@ def _markers(p: _Person) -> list[tuple[float, float, str]]:
 
 
 def _steps(data: SessionData) -> list[tuple[float, float, str]]:
-    """Protocol steps as (onset s, duration s, text), within the session."""
-    out, t0 = [], 0.0
-    for k, step in enumerate(data.protocol().steps, 1):
-        if t0 >= data.duration_s:
-            break
-        rate = f"{step.shape.rate_bpm:.1f}/min" if step.shape else "free breathing"
-        duration = min(step.duration_s, data.duration_s - t0)
-        out.append((t0, duration, f"step {k}: {step.label or 'unnamed'} ({rate})"))
-        t0 += step.duration_s
-    return out
+    """Protocol steps the session reached as (onset s, duration s, text): each from where the
+    pacer began it (a breath boundary, as ``analyze --segments steps`` has it) to the next."""
+    protocol = data.protocol()
+    starts = [t0 for t0 in Pacer(protocol).step_starts() if t0 < data.duration_s]
+    ends = [*starts[1:], data.duration_s]
+    return [(t0, end - t0, step_text(k, step.label, step.shape.rate_bpm if step.shape else None))
+            for k, (step, t0, end) in enumerate(zip(protocol.steps, starts, ends), 1)]
 
 
 # -- Kubios -------------------------------------------------------------------------------------

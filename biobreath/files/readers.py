@@ -97,6 +97,7 @@ class RRRecording:
     notes: tuple[str, ...] = ()               # how the file was read (column, unit)
     person: str = ""                          # whose beats, when a file holds several series
     markers: tuple[tuple[float, str], ...] = ()  # (time s, text) noted in EDF+/WFDB annotations
+    steps: tuple[tuple[float, str], ...] = ()    # (start s, label) of protocol steps noted there
 
 
 @dataclass(frozen=True, slots=True)

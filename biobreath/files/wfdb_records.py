@@ -40,7 +40,7 @@ import numpy as np
 
 from biobreath.errors import RecordingError, SessionFileError
 from biobreath.events import DeviceInfo
-from biobreath.files.annotations import markers_of
+from biobreath.files.annotations import markers_of, steps_of
 from biobreath.files.beatseries import BEAT_CODES, NORMAL_CODE, series_from_beats, series_from_ecg
 from biobreath.files.optional import brief, need
 from biobreath.files.readers import RRRecording
@@ -180,14 +180,15 @@ def read_wfdb(path: Path) -> list[RRRecording]:
         t = np.asarray(ann.sample, dtype=float)[beat] / fs + origin
         ours = bool(comments) and comments[0].startswith("biobreath")
         aux = ann.aux_note or [""] * len(symbols)
-        markers = markers_of(((n / fs + origin, _aux_text(a)) for n, sym, a in
-                              zip(ann.sample.tolist(), symbols, aux) if sym == NOTE_CODE), ours)
+        noted = [(n / fs + origin, _aux_text(a)) for n, sym, a in
+                 zip(ann.sample.tolist(), symbols, aux) if sym == NOTE_CODE]
+        markers, steps = markers_of(noted, ours), steps_of(noted, ours)
         normal = np.array([s == NORMAL_CODE for s, b in zip(symbols, beat) if b], dtype=bool)
         rr, bt, art, notes = series_from_beats(t, normal, f"{where} ({ann_path.name})")
         notes = (f"{FORMAT}: beats from {int(beat.sum())} beat annotations in {ann_path.name} at "
                  f"{fs:g} samples/s (times to {1000 / fs:.3g} ms)", *notes)
         return [RRRecording(path, "wfdb", rr, bt, art, "samples", device=device, notes=notes,
-                            person=person, markers=markers)]
+                            person=person, markers=markers, steps=steps)]
     names = [str(n) for n in (head.sig_name or [])]
     ecg = next((i for i, n in enumerate(names) if _is_ecg(n)), None)
     if ecg is None:

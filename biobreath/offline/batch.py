@@ -158,7 +158,8 @@ def _records(a: FileAnalysis, rec: RRRecording, options: BatchOptions,
         if not pieces:
             raise BiobreathError(f"{a.path}: shorter than one {options.window_s:g} s window")
     else:
-        seg = segment(options.segments, rec.kind, rec.protocol, markers, start_s, end_s)
+        seg = segment(options.segments, rec.kind, rec.protocol, markers, start_s, end_s,
+                      rec.steps)
         pieces = analyze_spans(a, seg.spans, seg.notes)
     params = a.parameters_json()
     return [{"file": str(a.path), "kind": a.kind}

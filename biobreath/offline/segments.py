@@ -2,16 +2,17 @@
 
 ``steps``: one segment per step of the protocol a session was breathed to, from the moment the
 pacer began the step (a breath boundary, as :class:`biobreath.core.pacer.Pacer` schedules it) to
-the next step's start; labels are the protocol's. ``markers``: one segment per stretch between
-markers (a session's events of kind ``marker``; the markers of EDF+ and WFDB files, see
-:mod:`biobreath.files.annotations`), labelled by the text of the marker that opens it; the stretch
-before the first marker is ``start``. Times are seconds on the recording's clock; the last segment
-runs to the end of the recording. A file without steps or markers is one whole-file segment, and
-a note says why.
+the next step's start; labels are the protocol's (in an EDF+ or WFDB export, its step notes).
+``markers``: one segment per stretch between markers (a session's events of kind ``marker``; the
+markers of EDF+ and WFDB files, see :mod:`biobreath.files.annotations`), labelled by the text of
+the marker that opens it; the stretch before the first marker is ``start``. Times are seconds on
+the recording's clock; the last segment runs to the end of the recording. A file without steps or
+markers is one whole-file segment, and a note says why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,8 @@ START_LABEL = "start"
 """The label of the stretch before the first marker."""
 WHOLE_LABEL = "whole file"
 MARKED_KINDS = frozenset({"session", "edf", "wfdb"})
-"""The kinds of file (:class:`biobreath.files.readers.RRRecording`) that can hold markers."""
+"""The kinds of file (:class:`biobreath.files.readers.RRRecording`) that can hold markers and
+protocol steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +57,19 @@ def step_spans(protocol: BreathingProtocol, start_s: float, end_s: float) -> Seg
     """One span per protocol step the recording (``start_s`` to ``end_s``) reached; the first
     step also holds anything recorded before the session's 0."""
     # The pacer's schedule says when each step really began (at a breath boundary).
-    segments = Pacer(protocol)._segments
-    reached = [(s.label, s.t0) for s in segments if s.t0 < end_s]
+    starts = [(step.label, t0) for step, t0 in zip(protocol.steps, Pacer(protocol).step_starts())]
+    return _reached(starts, start_s, end_s)
+
+
+def _reached(starts: list[tuple[str, float]], start_s: float, end_s: float) -> Segmentation:
+    """Spans of the steps (label, start s) the recording (``start_s`` to ``end_s``) reached, the
+    first also holding anything recorded before it; a note names the steps never reached."""
+    reached = [(label, t0) for label, t0 in starts if t0 < end_s]
     notes = ()
-    if len(reached) < len(segments):
-        missed = [s.label for s in segments[len(reached):]]
+    if len(reached) < len(starts):
+        missed = [label for label, _ in starts[len(reached):]]
         notes = (f"segments: the recording ended before {len(missed)} of the protocol's "
-                 f"{len(segments)} steps ({', '.join(missed)})",)
+                 f"{len(starts)} steps ({', '.join(missed)})",)
     reached[0] = (reached[0][0], min(reached[0][1], start_s))
     return Segmentation(_chain(reached, end_s), notes)
 
@@ -94,25 +102,26 @@ def session_markers(path: Path) -> list[tuple[float, str]]:
 
 
 def segment(kind: SegmentKind, file_kind: str, protocol: BreathingProtocol | None,
-            markers: list[tuple[float, str]], start_s: float, end_s: float) -> Segmentation:
+            markers: list[tuple[float, str]], start_s: float, end_s: float,
+            steps: Sequence[tuple[float, str]] = ()) -> Segmentation:
     """The segments of one recording (``start_s`` to ``end_s``, s) of ``file_kind`` (see
-    :class:`biobreath.files.readers.RRRecording`), from its protocol or its ``markers`` ((time s,
-    text), from :func:`session_markers` or the file's annotations)."""
-    if kind == "markers" and file_kind not in MARKED_KINDS:
-        return whole(start_s, end_s, f"no markers in a {file_kind} file (they are read from "
+    :class:`biobreath.files.readers.RRRecording`): a session's from its protocol or its
+    ``markers`` ((time s, text), from :func:`session_markers`), an EDF+ or WFDB file's from the
+    ``steps`` ((start s, label)) or ``markers`` its annotations note."""
+    if file_kind not in MARKED_KINDS:
+        what = "protocol steps" if kind == "steps" else "markers"
+        return whole(start_s, end_s, f"no {what} in a {file_kind} file (they are read from "
                                      "biobreath sessions and EDF+ and WFDB annotations): one "
                                      "segment for the whole file")
+    holder = "session" if file_kind == "session" else f"{file_kind} file"
     if kind == "steps":
-        if file_kind != "session":
-            return whole(start_s, end_s, f"no protocol steps in a {file_kind} file (they are "
-                                         "read from biobreath session files): one segment for "
-                                         "the whole file")
-        if protocol is None:
-            return whole(start_s, end_s, "the session holds no protocol steps: one segment for "
-                                         "the whole file")
-        return step_spans(protocol, start_s, end_s)
+        if file_kind == "session" and protocol is not None:
+            return step_spans(protocol, start_s, end_s)
+        if file_kind != "session" and steps:
+            return _reached([(label, t) for t, label in sorted(steps)], start_s, end_s)
+        return whole(start_s, end_s, f"the {holder} holds no protocol steps: one segment for "
+                                     "the whole file")
     if not markers:
-        what = "session" if file_kind == "session" else f"{file_kind} file"
-        return whole(start_s, end_s, f"the {what} holds no markers: one segment for the whole "
+        return whole(start_s, end_s, f"the {holder} holds no markers: one segment for the whole "
                                      "file")
     return marker_spans(markers, start_s, end_s)
