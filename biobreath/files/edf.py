@@ -10,8 +10,8 @@ name such as ``II``) is searched for R-peaks by :func:`biobreath.core.ecg.detect
 (``uV``, ``mV``, ``V`` dimensions converted). Times are seconds from the file's start (records
 taken as contiguous, also in EDF+D), less the onset of a ``session start`` annotation if there is
 one (biobreath's exports, so times come back on the session clock). The other annotations are the
-file's markers (see :mod:`biobreath.files.annotations`). The fixed header is checked first, so a
-damaged file gets one line naming the field.
+file's markers and protocol steps (see :mod:`biobreath.files.annotations`). The fixed header is
+checked first, so a damaged file gets one line naming the field.
 
 **Writing** (:func:`write_edf`): EDF+C with 1 s data records; signals ECG (µV, 1 µV steps, at the
 strap's rate), accelerometer X/Y/Z (mg), RR (ms, each interval's value from the beat that opens it

@@ -14,7 +14,7 @@ time resolution if it states one, else the header's sampling frequency, from sam
 where a ``time origin: sample 0 is X s`` comment, as biobreath writes, puts it). A record without
 annotations but with an ECG signal gets R-peaks from biobreath's detector. Header comments
 ``device: ...`` and ``person: ...`` (biobreath's exports) name the strap and the person. NOTE
-annotations (``"``) in the annotation file are the record's markers (see
+annotations (``"``) in the annotation file are the record's markers and protocol steps (see
 :mod:`biobreath.files.annotations`), their text the aux string.
 
 **Writing** (:func:`write_wfdb`): beat annotations (``N``; ``Q``, unclassifiable, for a beat
