@@ -11,7 +11,9 @@ the targets are read on, as ``bench_cli.py`` reads its own and ``timeit`` advise
 a shared machine only ever adds time), and beside it the median and the range of the wall time,
 and the median CPU time the process used (user + system).
 **In-process**: the same hour run by ``Session`` inside this process (imports excluded), beside
-its peer, the bare simulated strap (bytes -> parser -> beat timing, no session) in the same run.
+its peer, the bare simulated strap (bytes -> parser -> beat timing, no session) in the same run;
+and the floor under ``train``: the session's own work over the same events decoded beforehand,
+beside the whole process of a one-second ``train``.
 ``--hours-memory 0`` leaves out the memory run.
 """
 
@@ -32,12 +34,15 @@ from pathlib import Path
 from biobreath.clock import ScaledClock
 from biobreath.core.pacer import Pacer
 from biobreath.core.protocol import parse_protocol
+from biobreath.events import Battery, Link, LinkState
 from biobreath.files.recording import read_session
 from biobreath.session import Session, SessionListener
 from biobreath.session.recorder import RecordingListener
 from biobreath.sim.physiology import SimParams
 from biobreath.sim.source import SimulatedStrap
+from biobreath.sources.base import BeatSource
 from biobreath.sources.replay import ReplaySource
+from biobreath.straps.decoder import HeartRateDecoder
 from biobreath.ui.headless import HeadlessPrinter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,6 +61,39 @@ def rss_mb() -> float:
 def long_protocol(hours: float):
     return parse_protocol({"name": "long", "step": [{"minutes": hours * 60, "rate_bpm": 6,
                                                      "inhale_ratio": "4:6"}]})
+
+
+class DecodedEvents(BeatSource):
+    """The simulated strap's hour, decoded before the clock starts and handed over from memory
+    at the same pace: a session over it is the session's own work alone (live core, breath
+    reports, event loop), with no simulator, beat timer or recorder."""
+
+    kind = "sim"
+
+    def __init__(self, seconds: float) -> None:
+        strap = SimulatedStrap(SimParams(seed=1), Pacer(long_protocol(seconds / HOUR)))
+        self._devices = strap.devices
+        decoder = HeartRateDecoder(device=strap.address)
+        self.notes: list[tuple[float, list]] = []
+        t_end = 0.0
+        while t_end < seconds + strap.chunk_s:
+            t_end += strap.chunk_s
+            for n in strap.strap.encode(strap.model.advance(t_end)):
+                self.notes.append((n.arrival_s, decoder.decode(n.arrival_s, n.payload)))
+        self._first = (Link(0.0, LinkState.CONNECTED, "connected", strap.address),
+                       Battery(0.0, 90, strap.address))
+
+    @property
+    def devices(self):
+        return self._devices
+
+    async def events(self, clock):
+        for ev in self._first:
+            yield ev
+        for arrival, events in self.notes:
+            await clock.sleep_until(arrival)
+            for ev in events:
+                yield ev
 
 
 async def bare_source(seconds: float) -> int:
@@ -147,6 +185,16 @@ def main() -> None:
         print(f"  replay            : {replayed:.2f} s wall = {HOUR / replayed:,.0f}x real time")
         print(f"  peer: bare strap  : {bare:.2f} s wall = {HOUR / bare:,.0f}x real time "
               f"(session costs {session / bare:.1f}x the bare source)")
+        alone = run(DecodedEvents(HOUR), Pacer(long_protocol(1)), HOUR)
+        print(f"  the session's own work alone (decoded events from memory: no simulator, "
+              f"beat timer or recorder): {alone:.2f} s")
+        # What a 3,000x hour leaves: its 1.2 s less a train of one simulated second.
+        start = min(timed([sys.executable, "-m", "biobreath", "train", "--headless", "--speed",
+                           "max", "--duration", "1", "--out", str(Path(d) / f"short_{k}.sqlite")]
+                          )[0] for k in range(args.runs))
+        print(f"  whole process, train of 1 simulated second (start-up, person, file): "
+              f"{start:.2f} s, best of {args.runs}; with the session's own work "
+              f"{start + alone:.2f} s of the {HOUR / 3000:.1f} s a 3,000x hour allows")
 
         hours = args.hours_memory
         if hours <= 0:
